@@ -1,0 +1,25 @@
+-- tessera_private.sponsor_client_ids(): the clients whose client_users list the caller's
+-- JWT email, as an array (empty, never NULL).
+--
+-- An array rather than SETOF so that policies can write
+--     client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[])
+-- which PostgreSQL evaluates once per statement (an InitPlan) and serves from the
+-- client_id-leading primary key. SECURITY DEFINER for the same reason as is_operator();
+-- as tessera_owner it sees only the client_users rows carrying the caller's own email.
+CREATE FUNCTION tessera_private.sponsor_client_ids()
+RETURNS uuid[]
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+    SELECT COALESCE(pg_catalog.array_agg(DISTINCT cu.client_id), '{}'::uuid[])
+      FROM tessera.client_users AS cu
+     WHERE cu.email = tessera_private.jwt_email()
+$function$;
+
+COMMENT ON FUNCTION tessera_private.sponsor_client_ids() IS
+    'Client ids the caller sponsors (JWT email in tessera.client_users); empty for missing or malformed claims. SECURITY DEFINER, pinned search_path.';
+
+REVOKE ALL ON FUNCTION tessera_private.sponsor_client_ids() FROM PUBLIC; -- functions are executable by PUBLIC by default
+GRANT EXECUTE ON FUNCTION tessera_private.sponsor_client_ids() TO authenticated;

@@ -1,0 +1,47 @@
+-- Row-level security, policies and grants for tessera.clients.
+--
+--   operator  read/write every client
+--   sponsor   read own clients; kill switch and cross-customer opt-in only through
+--             tessera.set_kill_switch / tessera.set_cross_customer_intelligence
+--   anon      nothing
+--   owner     (SECURITY DEFINER functions) only the caller's own clients
+ALTER TABLE tessera.clients ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tessera.clients FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY clients_select_operator_or_sponsor ON tessera.clients
+    FOR SELECT TO authenticated
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+CREATE POLICY clients_insert_operator ON tessera.clients
+    FOR INSERT TO authenticated
+    WITH CHECK ((SELECT tessera_private.is_operator()));
+
+CREATE POLICY clients_update_operator ON tessera.clients
+    FOR UPDATE TO authenticated
+    USING ((SELECT tessera_private.is_operator()))
+    WITH CHECK ((SELECT tessera_private.is_operator()));
+
+CREATE POLICY clients_delete_operator ON tessera.clients
+    FOR DELETE TO authenticated
+    USING ((SELECT tessera_private.is_operator()));
+
+-- The portal-setting functions run as tessera_owner; FORCE RLS keeps even them to the
+-- clients the JWT caller may manage.
+CREATE POLICY clients_select_definer_for_caller ON tessera.clients
+    FOR SELECT TO tessera_owner
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+CREATE POLICY clients_update_definer_for_caller ON tessera.clients
+    FOR UPDATE TO tessera_owner
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))
+    WITH CHECK ((SELECT tessera_private.is_operator())
+                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- Privileges for authenticated: rows are narrowed by the policies above.
+GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.clients TO authenticated;
+
+-- Privileges for server-side jobs (BYPASSRLS). No TRUNCATE for anyone but the owner.
+GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.clients TO service_role;

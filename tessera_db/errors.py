@@ -1,0 +1,145 @@
+"""Typed errors for tessera-db: the one place psycopg errors are mapped.
+
+Hierarchy::
+
+    TesseraError                 root; keeps .sqlstate, .constraint, .table
+     +-- PermissionDenied        42501 (also RLS WITH CHECK refusals), 42xxx privilege
+     +-- NotFound                P0002 no_data_found, 02000
+     +-- InvalidInput            23502/23503/23514, class 22 (data exceptions), 22004 null
+     +-- Conflict                23505 unique, 23P01 exclusion, 40001/40P01, 55P03
+     +-- DatabaseUnavailable     class 08 (connection), pool timeouts, server not running
+     +-- ClusterError            the embedded dev cluster could not be set up or started
+
+Unknown SQLSTATEs map by their two-character class, then fall back to TesseraError.
+The original psycopg exception stays available as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import psycopg_pool
+
+__all__ = [
+    "ClusterError",
+    "Conflict",
+    "DatabaseUnavailable",
+    "InvalidInput",
+    "NotFound",
+    "PermissionDenied",
+    "TesseraError",
+    "from_psycopg",
+    "translate_errors",
+]
+
+
+class TesseraError(Exception):
+    """Root of every error tessera-db raises on purpose."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        constraint: str | None = None,
+        table: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.sqlstate = sqlstate
+        self.constraint = constraint
+        self.table = table
+
+
+class PermissionDenied(TesseraError):
+    """The caller's identity may not do this (privilege or row-level security)."""
+
+
+class NotFound(TesseraError):
+    """The thing asked for does not exist (or is not visible to the caller)."""
+
+
+class InvalidInput(TesseraError):
+    """The input breaks a constraint or is malformed; nothing was written."""
+
+
+class Conflict(TesseraError):
+    """The write collides with existing data or a concurrent transaction."""
+
+
+class DatabaseUnavailable(TesseraError):
+    """The database could not be reached."""
+
+
+class ClusterError(TesseraError):
+    """The embedded development cluster could not be initialised or started."""
+
+
+_BY_SQLSTATE: dict[str, type[TesseraError]] = {
+    "42501": PermissionDenied,  # insufficient_privilege; also RLS WITH CHECK failures
+    "P0002": NotFound,  # no_data_found (RAISE ... USING ERRCODE = 'no_data_found')
+    "02000": NotFound,
+    "23502": InvalidInput,  # not_null_violation
+    "23503": InvalidInput,  # foreign_key_violation: e.g. a workload of an unknown client
+    "23514": InvalidInput,  # check_violation
+    "23505": Conflict,  # unique_violation
+    "23P01": Conflict,  # exclusion_violation
+    "40001": Conflict,  # serialization_failure
+    "40P01": Conflict,  # deadlock_detected
+    "55P03": Conflict,  # lock_not_available
+}
+
+_BY_CLASS: dict[str, type[TesseraError]] = {
+    "22": InvalidInput,  # data exceptions: bad uuid, bad number, null not allowed ...
+    "08": DatabaseUnavailable,
+}
+
+# Human messages for the constraints a person can trip from the CLI or an API call.
+# Anything not listed keeps PostgreSQL's own message.
+CONSTRAINT_MESSAGES: dict[str, str] = {
+    "clients_name_not_blank": "client name must not be empty",
+    "clients_name_length": "client name must be at most 200 characters",
+    "clients_plan_tier_known": "plan tier must be one of hobby, free, invoiced",
+    "workloads_client_id_fkey": "workload refers to a client that does not exist",
+    "workloads_name_not_blank": "workload name must not be empty",
+    "workloads_client_name_key": "this client already has a workload with that name",
+    "operators_email_format": "operator email is not a valid email address",
+    "operators_email_lowercase": "operator email must be lower-case",
+    "operators_email_key": "an operator with that email already exists",
+    "client_users_email_format": "sponsor email is not a valid email address",
+    "client_users_email_lowercase": "sponsor email must be lower-case",
+    "client_users_client_id_fkey": "sponsor refers to a client that does not exist",
+    "client_users_client_email_key": "that email is already a sponsor of this client",
+}
+
+
+def from_psycopg(exc: BaseException) -> TesseraError:
+    """Map a psycopg (or pool) exception to the matching TesseraError."""
+    if isinstance(exc, TesseraError):
+        return exc
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return DatabaseUnavailable(f"no database connection available: {exc}")
+    sqlstate = getattr(exc, "sqlstate", None)
+    diag = getattr(exc, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) if diag is not None else None
+    table = getattr(diag, "table_name", None) if diag is not None else None
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if sqlstate is None and isinstance(exc, psycopg.OperationalError):
+        cls: type[TesseraError] = DatabaseUnavailable
+    else:
+        cls = _BY_SQLSTATE.get(sqlstate or "") or _BY_CLASS.get((sqlstate or "")[:2], TesseraError)
+    message = CONSTRAINT_MESSAGES.get(constraint or "") or primary or str(exc).strip()
+    err = cls(message, sqlstate=sqlstate, constraint=constraint, table=table)
+    err.__cause__ = exc
+    return err
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Re-raise psycopg errors inside the block as typed TesseraErrors."""
+    try:
+        yield
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        raise from_psycopg(exc) from exc
