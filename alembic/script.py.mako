@@ -4,8 +4,9 @@ Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
-Frozen SQL: alembic/sql/${up_revision}.sql (and .down.sql). Generate it with
-`python -m tessera_db.freeze ${up_revision}`; never edit it once merged.
+Frozen SQL: alembic/sql/${up_revision}.sql (and .down.sql), written by hand
+as the delta; record its hash with
+`python -m tessera_db.freeze`. Never edit it once merged.
 """
 
 from tessera_db.migrations import run_frozen

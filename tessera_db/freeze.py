@@ -1,41 +1,66 @@
-"""Write the frozen SQL of a new migration from the declared manifest.
+"""Keep merged migrations frozen.
 
-    python -m tessera_db.freeze 0002_ledger
+    python -m tessera_db.freeze                     record hashes of new frozen files
+    python -m tessera_db.freeze --from-manifest R   write alembic/sql/R.sql from load.sql
 
-writes ``alembic/sql/0002_ledger.sql`` (every object in ``load.sql``, rendered) and
-records its hash in ``alembic/sql/SHA256SUMS``. Use it only for a *new* revision: for
-changes after 0001 write the frozen file as the delta (ALTER/CREATE) by hand, and let the
-drift test prove that upgrading to head equals the declared SQL.
+Every file in ``alembic/sql/`` is pinned by its SHA-256 in ``alembic/sql/SHA256SUMS``
+(tests/test_migrations.py checks it). Recording refuses to change the hash of a file
+already recorded: a merged migration is never edited -- write a new revision instead.
+``--from-manifest`` renders every object of the manifest; that is how the first
+revision was made (later revisions hold hand-written deltas, and the drift test proves
+that upgrading to head builds exactly the declared catalog).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
 from tessera_db import manifest
 from tessera_db.migrations import frozen_path
 
+SUMS = "SHA256SUMS"
 
-def record_hashes() -> None:
-    folder = frozen_path("x").parent
-    lines = [f"{manifest.sha256_of(p)}  {p.name}" for p in sorted(folder.glob("*.sql"))]
-    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+
+def recorded_hashes(folder: Path) -> dict[str, str]:
+    sums = folder / SUMS
+    if not sums.exists():
+        return {}
+    pairs = (line.split("  ", 1) for line in sums.read_text().splitlines() if line)
+    return {name: digest for digest, name in pairs}
+
+
+def record(folder: Path) -> list[str]:
+    """Add new files' hashes; raise if a recorded file changed. Returns the new names."""
+    known = recorded_hashes(folder)
+    current = {p.name: manifest.sha256_of(p) for p in sorted(folder.glob("*.sql"))}
+    edited = sorted(n for n, h in known.items() if n in current and current[n] != h)
+    if edited:
+        raise SystemExit(f"merged migrations were edited: {', '.join(edited)} (write a new revision instead)")
+    added = sorted(set(current) - set(known))
+    lines = [f"{digest}  {name}" for name, digest in sorted(current.items())]
+    (folder / SUMS).write_text("\n".join(lines) + "\n")
+    return added
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m tessera_db.freeze <revision>", file=sys.stderr)
-        return 2
-    target = frozen_path(f"{argv[0]}.sql")
-    if target.exists():
-        print(f"{target} exists; merged migrations are never edited", file=sys.stderr)
-        return 1
-    target.write_text(
-        f"-- Frozen migration {argv[0]}: generated from load.sql; never edit once merged.\n\n"
-        + manifest.objects_sql()
-    )
-    record_hashes()
-    print(f"wrote {target}")
+    parser = argparse.ArgumentParser(prog="python -m tessera_db.freeze")
+    parser.add_argument("--from-manifest", metavar="REVISION", help="write REVISION.sql from load.sql")
+    args = parser.parse_args(argv)
+    folder = frozen_path(SUMS).parent
+    if args.from_manifest:
+        target = folder / f"{args.from_manifest}.sql"
+        if target.exists():
+            print(f"{target} exists; merged migrations are never edited", file=sys.stderr)
+            return 1
+        target.write_text(
+            f"-- Frozen migration {args.from_manifest}: rendered from load.sql; never edit once merged.\n\n"
+            + manifest.objects_sql()
+        )
+        print(f"wrote {target}")
+    for name in record(folder):
+        print(f"recorded {name}")
     return 0
 
 

@@ -1,4 +1,4 @@
--- Frozen migration 0001_foundation: generated from load.sql; never edit once merged.
+-- Frozen migration 0001_foundation: rendered from load.sql; never edit once merged.
 
 -- >>> schema/00_schemas.sql
 -- Schemas and the privileges every later object inherits.
