@@ -33,7 +33,8 @@ BEGIN
              'The API login role: NOINHERIT, holds no privilege of its own and can only SET ROLE into anon, authenticated or service_role.')
         ) AS t(rolname, can_login, bypass_rls, inherit, why)
     LOOP
-        SELECT r.rolsuper, r.rolcanlogin, r.rolbypassrls, r.rolinherit, r.rolcreaterole, r.rolcreatedb
+        SELECT r.rolsuper, r.rolcanlogin, r.rolbypassrls, r.rolinherit, r.rolcreaterole, r.rolcreatedb,
+               r.rolreplication
           INTO existing
           FROM pg_catalog.pg_roles r
          WHERE r.rolname = spec.rolname;
@@ -52,9 +53,11 @@ BEGIN
         ELSIF existing.rolcanlogin IS DISTINCT FROM spec.can_login
            OR existing.rolbypassrls IS DISTINCT FROM spec.bypass_rls
            OR existing.rolinherit IS DISTINCT FROM spec.inherit
-           OR existing.rolcreaterole OR existing.rolcreatedb THEN
+           OR existing.rolcreaterole OR existing.rolcreatedb OR existing.rolreplication THEN
+            -- NOREPLICATION matters: a replication login streams the whole database
+            -- past every policy.
             EXECUTE pg_catalog.format(
-                'ALTER ROLE %I %s %s %s NOCREATEDB NOCREATEROLE',
+                'ALTER ROLE %I %s %s %s NOCREATEDB NOCREATEROLE NOREPLICATION',
                 spec.rolname,
                 CASE WHEN spec.can_login THEN 'LOGIN' ELSE 'NOLOGIN' END,
                 CASE WHEN spec.bypass_rls THEN 'BYPASSRLS' ELSE 'NOBYPASSRLS' END,
@@ -74,6 +77,24 @@ BEGIN
     IF NOT pg_catalog.pg_has_role('authenticator', 'service_role', 'MEMBER') THEN
         GRANT service_role TO authenticator;
     END IF;
+
+    -- ... and no project role holds a membership it should not: a stray grant (say
+    -- tessera_owner to authenticator, or pg_read_all_data to the proxy) would widen it
+    -- past its policies. Memberships in roles outside the project and the predefined
+    -- pg_* roles are left alone, so a shared cluster's own set-up is not disturbed.
+    FOR spec IN
+        SELECT m.roleid::regrole::text AS granted, m.member::regrole::text AS member
+          FROM pg_catalog.pg_auth_members m
+         WHERE m.member::regrole::text IN ('anon', 'authenticated', 'service_role', 'tessera_owner',
+                                           'tessera_proxy', 'tessera_settlement', 'authenticator')
+           AND (m.roleid::regrole::text IN ('anon', 'authenticated', 'service_role', 'tessera_owner',
+                                            'tessera_proxy', 'tessera_settlement', 'authenticator')
+                OR m.roleid::regrole::text LIKE 'pg\_%')
+           AND NOT (m.member::regrole::text = 'authenticator'
+                    AND m.roleid::regrole::text IN ('anon', 'authenticated', 'service_role'))
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE %I FROM %I', spec.granted, spec.member);
+    END LOOP;
 
     -- A non-superuser deploy login must be able to SET ROLE tessera_owner to migrate.
     IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)

@@ -8,7 +8,8 @@ CREATE TABLE tessera.clients (
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT clients_pkey PRIMARY KEY (client_id),
-    CONSTRAINT clients_name_not_blank CHECK (btrim(name) <> ''),
+    -- Not blank: at least one non-whitespace character (btrim only trims spaces).
+    CONSTRAINT clients_name_not_blank CHECK (name ~ '[^[:space:]]'),
     CONSTRAINT clients_name_length CHECK (char_length(name) <= 200),
     -- A CHECK rather than an enum type: a bad value then names this constraint in the
     -- error, and adding a tier is a plain constraint swap in a migration.

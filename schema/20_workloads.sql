@@ -23,7 +23,8 @@ CREATE TABLE tessera.workloads (
     CONSTRAINT workloads_client_name_key UNIQUE (client_id, name),
     CONSTRAINT workloads_client_id_fkey FOREIGN KEY (client_id)
         REFERENCES tessera.clients (client_id) ON DELETE RESTRICT,
-    CONSTRAINT workloads_name_not_blank CHECK (btrim(name) <> ''),
+    -- Not blank: at least one non-whitespace character (btrim only trims spaces).
+    CONSTRAINT workloads_name_not_blank CHECK (name ~ '[^[:space:]]'),
     CONSTRAINT workloads_name_length CHECK (char_length(name) <= 200),
     CONSTRAINT workloads_updated_after_created CHECK (updated_at >= created_at)
 );

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
+import alembic.util
 import click
 
 from tessera_db import migrations
@@ -38,6 +39,10 @@ def friendly_errors(func: F) -> F:
             where = f" [{exc.sqlstate}{' ' + exc.constraint if exc.constraint else ''}]" if exc.sqlstate else ""
             message = " ".join(exc.message.split())  # one line, whatever libpq said
             click.echo(f"error: {message}{where}", err=True)
+            sys.exit(1)
+        except alembic.util.CommandError as exc:
+            # alembic's own "expected" failures, e.g. an unknown --target revision.
+            click.echo(f"error: {' '.join(str(exc).split())}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

@@ -115,22 +115,35 @@ CONSTRAINT_MESSAGES: dict[str, str] = {
 }
 
 
+def _wrapped_driver_error(exc: BaseException) -> psycopg.Error | None:
+    """The psycopg error inside a wrapper that keeps it as ``.orig`` (SQLAlchemy's
+    DBAPIError, which is what alembic raises), else None."""
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(orig, psycopg.Error) else None
+
+
 def from_psycopg(exc: BaseException) -> TesseraError:
-    """Map a psycopg (or pool) exception to the matching TesseraError."""
+    """Map a psycopg (or pool) exception to the matching TesseraError.
+
+    A SQLAlchemy wrapper (alembic's errors) is mapped by the psycopg error it carries.
+    """
     if isinstance(exc, TesseraError):
         return exc
     if isinstance(exc, psycopg_pool.PoolTimeout):
-        return DatabaseUnavailable(f"no database connection available: {exc}")
-    sqlstate = getattr(exc, "sqlstate", None)
-    diag = getattr(exc, "diag", None)
+        err: TesseraError = DatabaseUnavailable(f"no database connection available: {exc}")
+        err.__cause__ = exc
+        return err
+    source = _wrapped_driver_error(exc) or exc
+    sqlstate = getattr(source, "sqlstate", None)
+    diag = getattr(source, "diag", None)
     constraint = getattr(diag, "constraint_name", None) if diag is not None else None
     table = getattr(diag, "table_name", None) if diag is not None else None
     primary = getattr(diag, "message_primary", None) if diag is not None else None
-    if sqlstate is None and isinstance(exc, psycopg.OperationalError):
+    if sqlstate is None and isinstance(source, psycopg.OperationalError):
         cls: type[TesseraError] = DatabaseUnavailable
     else:
         cls = _BY_SQLSTATE.get(sqlstate or "") or _BY_CLASS.get((sqlstate or "")[:2], TesseraError)
-    message = CONSTRAINT_MESSAGES.get(constraint or "") or primary or str(exc).strip()
+    message = CONSTRAINT_MESSAGES.get(constraint or "") or primary or str(source).strip()
     err = cls(message, sqlstate=sqlstate, constraint=constraint, table=table)
     err.__cause__ = exc
     return err
@@ -138,8 +151,13 @@ def from_psycopg(exc: BaseException) -> TesseraError:
 
 @contextmanager
 def translate_errors() -> Iterator[None]:
-    """Re-raise psycopg errors inside the block as typed TesseraErrors."""
+    """Re-raise psycopg errors inside the block (bare, or wrapped by SQLAlchemy as
+    alembic raises them) as typed TesseraErrors."""
     try:
         yield
     except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        raise from_psycopg(exc) from exc
+    except Exception as exc:
+        if _wrapped_driver_error(exc) is None:
+            raise
         raise from_psycopg(exc) from exc

@@ -131,7 +131,8 @@ CREATE TABLE tessera.clients (
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT clients_pkey PRIMARY KEY (client_id),
-    CONSTRAINT clients_name_not_blank CHECK (btrim(name) <> ''),
+    -- Not blank: at least one non-whitespace character (btrim only trims spaces).
+    CONSTRAINT clients_name_not_blank CHECK (name ~ '[^[:space:]]'),
     CONSTRAINT clients_name_length CHECK (char_length(name) <= 200),
     -- A CHECK rather than an enum type: a bad value then names this constraint in the
     -- error, and adding a tier is a plain constraint swap in a migration.
@@ -181,7 +182,8 @@ CREATE TABLE tessera.workloads (
     CONSTRAINT workloads_client_name_key UNIQUE (client_id, name),
     CONSTRAINT workloads_client_id_fkey FOREIGN KEY (client_id)
         REFERENCES tessera.clients (client_id) ON DELETE RESTRICT,
-    CONSTRAINT workloads_name_not_blank CHECK (btrim(name) <> ''),
+    -- Not blank: at least one non-whitespace character (btrim only trims spaces).
+    CONSTRAINT workloads_name_not_blank CHECK (name ~ '[^[:space:]]'),
     CONSTRAINT workloads_name_length CHECK (char_length(name) <= 200),
     CONSTRAINT workloads_updated_after_created CHECK (updated_at >= created_at)
 );
