@@ -31,3 +31,130 @@ VALUES ('a0000000-0000-4000-8000-000000000001', 'a2000000-0000-4000-8000-0000000
        ('b0000000-0000-4000-8000-000000000002', 'b2000000-0000-4000-8000-000000000001', 'bob@globex.example', 'Bob (Globex)'),
        ('b0000000-0000-4000-8000-000000000002', 'b2000000-0000-4000-8000-000000000002', 'carol@acme.example', 'Carol (consultant)')
 ON CONFLICT (client_id, client_user_id) DO NOTHING;
+
+-- pricing (issue 4) -------------------------------------------------------------------
+-- Observations from all three sources (tokencost repeating LiteLLM: one vote, not two;
+-- OpenRouter disagreeing on Gemini's cache-read price), and prices published through
+-- the same functions the importer uses. gpt-4o and claude-sonnet-4-5 have a second,
+-- scheduled version (a price cut a week from now), so their first row is closed.
+-- Guarded by the demo import run's file name: publishing again would add versions.
+DO $demo$
+BEGIN
+    IF EXISTS (SELECT 1 FROM tessera.price_import_runs WHERE file_name LIKE 'demo-%') THEN
+        RETURN;
+    END IF;
+    PERFORM tessera.record_price_observations('litellm', 'demo-litellm.json', repeat('a', 64), now() - interval '2 days', '[
+        {"provider": "openai", "model": "gpt-4o", "source_model": "gpt-4o", "component": "input", "raw_value": "2.5e-06"},
+        {"provider": "openai", "model": "gpt-4o", "source_model": "gpt-4o", "component": "output", "raw_value": "1e-05"},
+        {"provider": "openai", "model": "gpt-4o", "source_model": "gpt-4o", "component": "cache_read", "raw_value": "1.25e-06"},
+        {"provider": "anthropic", "model": "claude-sonnet-4-5", "source_model": "claude-sonnet-4-5", "component": "input", "raw_value": "3e-06"},
+        {"provider": "anthropic", "model": "claude-sonnet-4-5", "source_model": "claude-sonnet-4-5", "component": "output", "raw_value": "1.5e-05"},
+        {"provider": "anthropic", "model": "claude-sonnet-4-5", "source_model": "claude-sonnet-4-5", "component": "cache_read", "raw_value": "3e-07"},
+        {"provider": "anthropic", "model": "claude-sonnet-4-5", "source_model": "claude-sonnet-4-5", "component": "cache_write_5m", "raw_value": "3.75e-06"},
+        {"provider": "anthropic", "model": "claude-sonnet-4-5", "source_model": "claude-sonnet-4-5", "component": "cache_write_1h", "raw_value": "6e-06"},
+        {"provider": "google", "model": "gemini-2.5-pro", "source_model": "gemini/gemini-2.5-pro", "component": "input", "raw_value": "1.25e-06"},
+        {"provider": "google", "model": "gemini-2.5-pro", "source_model": "gemini/gemini-2.5-pro", "component": "output", "raw_value": "1e-05"},
+        {"provider": "google", "model": "gemini-2.5-pro", "source_model": "gemini/gemini-2.5-pro", "component": "cache_read", "raw_value": "1.25e-07"}
+    ]');
+    PERFORM tessera.record_price_observations('tokencost', 'demo-tokencost.json', repeat('b', 64), now() - interval '1 day', '[
+        {"provider": "openai", "model": "gpt-4o", "source_model": "gpt-4o", "component": "input", "raw_value": "2.5e-06"},
+        {"provider": "openai", "model": "gpt-4o", "source_model": "gpt-4o", "component": "output", "raw_value": "1e-05"}
+    ]');
+    PERFORM tessera.record_price_observations('openrouter', 'demo-openrouter.json', repeat('c', 64), now() - interval '1 day', '[
+        {"provider": "openai", "model": "gpt-4o", "source_model": "openai/gpt-4o", "component": "input", "raw_value": "0.0000025"},
+        {"provider": "openai", "model": "gpt-4o", "source_model": "openai/gpt-4o", "component": "output", "raw_value": "0.00001"},
+        {"provider": "google", "model": "gemini-2.5-pro", "source_model": "google/gemini-2.5-pro", "component": "input", "raw_value": "0.00000125"},
+        {"provider": "google", "model": "gemini-2.5-pro", "source_model": "google/gemini-2.5-pro", "component": "cache_read", "raw_value": "0.00000031"}
+    ]');
+    PERFORM tessera.publish_price('openai', 'gpt-4o', 0.0000025, 0.00001, p_cache_read => 0.00000125);
+    PERFORM tessera.publish_price('openai', 'gpt-4o', 0.000002, 0.000008, p_cache_read => 0.000001,
+                                  p_effective_from => now() + interval '7 days');
+    PERFORM tessera.publish_price('anthropic', 'claude-sonnet-4-5', 0.000003, 0.000015, p_cache_read => 0.0000003,
+                                  p_cache_write_5m => 0.00000375, p_cache_write_1h => 0.000006);
+    PERFORM tessera.publish_price('anthropic', 'claude-sonnet-4-5', 0.0000025, 0.0000125, p_cache_read => 0.00000025,
+                                  p_cache_write_5m => 0.000003125, p_cache_write_1h => 0.000005,
+                                  p_effective_from => now() + interval '7 days');
+    PERFORM tessera.publish_price('google', 'gemini-2.5-pro', 0.00000125, 0.00001, p_cache_read => 0.000000125);
+END
+$demo$;
+
+-- savings and balance (issue 4) -------------------------------------------------------
+-- Requests recorded through tessera.record_request (service_role may: spool replay), so
+-- costs come from the demo prices above. Re-runnable: a replayed request_id writes
+-- nothing. occurred_at = now() (the first load's prices take effect at now()).
+--   Acme support-bot   auto-routed claude-sonnet-4-5 -> gemini-2.5-pro; one exact-cache hit
+--   Acme summariser    claude-sonnet-4-5 with prompt caching (reads and 5m/1h writes)
+--   Globex code-review gpt-4o with a cached prefix (OpenAI style: cached inside prompt)
+SELECT r.request_id, r.savings_usd, r.replayed
+  FROM (VALUES
+      ('a0000000-0000-4000-8000-000000000001'::uuid, 'a1000000-0000-4000-8000-000000000001'::uuid, 'demo-acme-0001',
+       'anthropic', 'claude-sonnet-4-5', 'google', 'gemini-2.5-pro', 1200::bigint, 0::bigint, 0::bigint, 0::bigint, 350::bigint,
+       ARRAY['auto_route'], 'support'),
+      ('a0000000-0000-4000-8000-000000000001', 'a1000000-0000-4000-8000-000000000001', 'demo-acme-0002',
+       'anthropic', 'claude-sonnet-4-5', 'google', 'gemini-2.5-pro', 800, 0, 0, 0, 120,
+       ARRAY['auto_route'], 'support'),
+      ('a0000000-0000-4000-8000-000000000001', 'a1000000-0000-4000-8000-000000000001', 'demo-acme-0003',
+       'anthropic', 'claude-sonnet-4-5', 'anthropic', 'claude-sonnet-4-5', 1200, 0, 0, 0, 350,
+       ARRAY['exact_cache'], 'support'),
+      ('a0000000-0000-4000-8000-000000000001', 'a1000000-0000-4000-8000-000000000002', 'demo-acme-0004',
+       'anthropic', 'claude-sonnet-4-5', 'anthropic', 'claude-sonnet-4-5', 40, 6000, 500, 200, 400,
+       ARRAY['prompt_cache_header'], 'summaries'),
+      ('b0000000-0000-4000-8000-000000000002', 'b1000000-0000-4000-8000-000000000001', 'demo-globex-0001',
+       'openai', 'gpt-4o', 'openai', 'gpt-4o', 300, 2048, 0, 0, 600,
+       ARRAY['prompt_cache_header'], NULL)
+  ) AS v (client_id, workload_id, request_id, req_provider, req_model, rt_provider, rt_model,
+          uncached, cache_read, cw5m, cw1h, output, mechanics, feature_tag),
+  LATERAL tessera.record_request(
+      p_client_id => v.client_id, p_workload_id => v.workload_id, p_request_id => v.request_id,
+      p_occurred_at => now(), p_requested_provider => v.req_provider, p_requested_model => v.req_model,
+      p_routed_provider => v.rt_provider, p_routed_model => v.rt_model,
+      p_uncached_input_tokens => v.uncached, p_cache_read_input_tokens => v.cache_read,
+      p_cache_write_5m_input_tokens => v.cw5m, p_cache_write_1h_input_tokens => v.cw1h,
+      p_output_tokens => v.output, p_mechanics => v.mechanics, p_finish_reason => 'stop',
+      p_feature_tag => v.feature_tag) AS r;
+
+-- The balance ledger: top-ups, a usage charge, a service credit (actor: the loader's
+-- JWT sub). Guarded by the demo reasons: appending again would change the balances.
+DO $demo$
+BEGIN
+    IF EXISTS (SELECT 1 FROM tessera.balance_transactions WHERE reason LIKE 'demo: %') THEN
+        RETURN;
+    END IF;
+    PERFORM tessera.record_balance_transaction('a0000000-0000-4000-8000-000000000001', 'top_up', 250.00, 'demo: invoice INV-1001 paid');
+    PERFORM tessera.record_balance_transaction('a0000000-0000-4000-8000-000000000001', 'usage_charge', -12.34, 'demo: usage to date');
+    PERFORM tessera.record_balance_transaction('b0000000-0000-4000-8000-000000000002', 'top_up', 50.00, 'demo: card top-up');
+    PERFORM tessera.record_balance_transaction('b0000000-0000-4000-8000-000000000002', 'service_credit', 5.00, 'demo: SLA credit for the 2026-11 incident');
+END
+$demo$;
+
+-- monthly readings (issue 4)
+-- Keep this block LAST (after the savings block): readings are computed from the
+-- optimize_savings rows loaded above.
+-- Version 1 of every (client, UTC month) that has savings rows, plus last month for Acme
+-- and Globex so the table has rows even without savings data; a month already issued is
+-- left alone (re-runnable). Then one share link to Acme's earliest reading, with a fixed
+-- demo-only token (never do this outside the dev cluster: real tokens come from
+-- tessera.create_reading_share_token and are random):
+--   SELECT * FROM tessera.reading_by_share_token(
+--       'tsr_a0000000000040008000000000000001_DemoOnlyShareTokenForAcmeReadingNotSecret00');
+SELECT tessera.issue_monthly_reading(m.client_id, m.month)
+  FROM (SELECT DISTINCT s.client_id, date_trunc('month', s.occurred_at AT TIME ZONE 'UTC')::date AS month
+          FROM tessera.optimize_savings AS s
+        UNION
+        SELECT c.client_id, (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date
+          FROM tessera.clients AS c
+         WHERE c.client_id IN ('a0000000-0000-4000-8000-000000000001', 'b0000000-0000-4000-8000-000000000002')) AS m
+ WHERE NOT EXISTS (SELECT 1 FROM tessera.monthly_readings AS r
+                    WHERE r.client_id = m.client_id AND r.month = m.month)
+ ORDER BY m.client_id, m.month;
+
+INSERT INTO tessera.reading_share_tokens (client_id, share_token_id, month, version, token_sha256,
+                                          created_by, expires_at)
+SELECT r.client_id, 'a3000000-0000-4000-8000-000000000001', r.month, r.version,
+       sha256(convert_to('tsr_a0000000000040008000000000000001_DemoOnlyShareTokenForAcmeReadingNotSecret00', 'UTF8')),
+       'demo-loader', now() + interval '366 days'
+  FROM tessera.monthly_readings AS r
+ WHERE r.client_id = 'a0000000-0000-4000-8000-000000000001'
+ ORDER BY r.month, r.version
+ LIMIT 1
+ON CONFLICT DO NOTHING;

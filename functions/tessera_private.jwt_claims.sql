@@ -20,7 +20,9 @@ BEGIN
     END IF;
     BEGIN
         claims := raw::jsonb;
-    EXCEPTION WHEN invalid_text_representation THEN
+    -- Any data exception: malformed JSON (22P02) but also valid JSON that jsonb cannot
+    -- hold, such as \u0000 (22P05) or a number out of range (22003).
+    EXCEPTION WHEN data_exception THEN
         RETURN NULL;
     END;
     IF pg_catalog.jsonb_typeof(claims) IS DISTINCT FROM 'object' THEN

@@ -39,3 +39,12 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.workloads TO authenticated;
 
 -- Privileges for server-side jobs (BYPASSRLS). No TRUNCATE for anyone but the owner.
 GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.workloads TO service_role;
+
+-- [issue 4, savings ledger] tessera.record_request (SECURITY DEFINER, run by the proxy
+-- login) must read the workload's mechanic_* opt-ins. It runs as tessera_owner, which
+-- FORCE RLS confines: this policy admits only the workloads of the one client named by
+-- the transaction-local setting tessera.recording_client_id, which record_request sets
+-- before and clears after its reads. No other definer function reads workloads.
+CREATE POLICY workloads_select_definer_recording ON tessera.workloads
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));

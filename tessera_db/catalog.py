@@ -78,6 +78,10 @@ _QUERIES: dict[str, str] = {
           FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
          WHERE n.nspname = ANY(%(schemas)s) AND t.typtype IN ('e','d','c')
            AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.reltype = t.oid)""",
+    "extensions": """
+        SELECT e.extname, n.nspname, pg_get_userbyid(e.extowner)
+          FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+         WHERE e.extname <> 'plpgsql'""",
     "default_privileges": """
         SELECT pg_get_userbyid(d.defaclrole), coalesce(n.nspname, ''), d.defaclobjtype::text,
                d.defaclacl::text

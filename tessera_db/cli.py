@@ -195,5 +195,9 @@ def downgrade(dsn: str | None, target: str, offline: bool) -> None:
     click.echo(f"downgraded to {migrations.current(url) or 'base'}")
 
 
+main.add_command(__import__("tessera_db.commands.readings", fromlist=["readings"]).readings)
+main.add_command(__import__("tessera_db.commands.savings", fromlist=["savings"]).savings)
+main.add_command(__import__("tessera_db.commands.prices", fromlist=["prices"]).prices)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

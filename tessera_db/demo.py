@@ -20,18 +20,19 @@ DEMO_FILE = "demo/demo_data.sql"
 
 @dataclass(frozen=True)
 class DemoIdentity:
+    short: str  # column heading in the summary
     label: str
     kind: str  # anon | sponsor | operator | service
     email: str | None = None
 
 
 IDENTITIES = (
-    DemoIdentity("anon", "anon"),
-    DemoIdentity("sponsor alice@acme.example (Acme)", "sponsor", "alice@acme.example"),
-    DemoIdentity("sponsor bob@globex.example (Globex)", "sponsor", "bob@globex.example"),
-    DemoIdentity("sponsor carol@acme.example (Acme+Globex)", "sponsor", "carol@acme.example"),
-    DemoIdentity("operator ops@tessera.example", "operator", "ops@tessera.example"),
-    DemoIdentity("service_role (server-side jobs)", "service"),
+    DemoIdentity("anon", "anon (no JWT)", "anon"),
+    DemoIdentity("alice", "sponsor alice@acme.example (Acme)", "sponsor", "alice@acme.example"),
+    DemoIdentity("bob", "sponsor bob@globex.example (Globex)", "sponsor", "bob@globex.example"),
+    DemoIdentity("carol", "sponsor carol@acme.example (Acme and Globex)", "sponsor", "carol@acme.example"),
+    DemoIdentity("ops", "operator ops@tessera.example", "operator", "ops@tessera.example"),
+    DemoIdentity("service", "service_role (server-side jobs, bypasses RLS)", "service"),
 )
 
 
@@ -76,23 +77,19 @@ def visible_counts(db: Database, who: DemoIdentity) -> dict[str, int | None]:
 
 
 def summary_lines(db: Database) -> list[str]:
-    """A small table: identity x table -> visible rows ('-' = permission denied)."""
-    results = []
-    for who in IDENTITIES:
-        try:
-            results.append((who.label, visible_counts(db, who)))
-        except PermissionDenied:
-            results.append((who.label, {}))
-    tables = sorted({t for _, counts in results for t in counts})
-    width = max(len(label) for label, _ in results)
-    header = " " * (width + 2) + "  ".join(f"{t:>12}" for t in tables)
-    lines = [header]
-    for label, counts in results:
+    """Rows visible per table (rows) and identity (columns); '-' = permission denied."""
+    seen = {who.short: visible_counts(db, who) for who in IDENTITIES}
+    tables = sorted({t for counts in seen.values() for t in counts})
+    width = max(len(t) for t in tables)
+    lines = [f"{'table':<{width}}  " + "  ".join(f"{w.short:>7}" for w in IDENTITIES)]
+    for table in tables:
         cells = []
-        for t in tables:
-            value = counts.get(t)
-            cells.append(f"{'-' if value is None else value:>12}")
-        lines.append(f"{label:<{width}}  " + "  ".join(cells))
+        for who in IDENTITIES:
+            value = seen[who.short].get(table)
+            cells.append(f"{'-' if value is None else value:>7}")
+        lines.append(f"{table:<{width}}  " + "  ".join(cells))
+    lines.append("")
+    lines += [f"{who.short:>7} = {who.label}" for who in IDENTITIES]
     lines.append("(rows visible through row-level security; '-' = permission denied)")
     return lines
 

@@ -18,6 +18,8 @@ from tessera_db.paths import sql_root
 DECLARED_DIRS = ("roles", "schema", "functions", "policies")
 #: Files under this folder are the cluster/database bootstrap, not migrated objects.
 BOOTSTRAP_DIR = "roles"
+#: Each rendered file starts with this line plus its path (see tessera_db/freeze.py).
+RENDERED_MARK = "-- >>> "
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,12 @@ def bootstrap_sql(root: Path | None = None) -> str:
     return _render([e for e in entries(root) if e.is_bootstrap], root)
 
 
-def objects_sql(root: Path | None = None) -> str:
+def objects_sql(root: Path | None = None, only: set[str] | None = None) -> str:
     """Every schema object, as created by tessera_owner. This is what a frozen
     migration under ``alembic/sql/`` is generated from; the role switch is left to the
     migration environment."""
-    picked = [e for e in entries(root) if e.path is not None and not e.is_bootstrap]
+    picked = [e for e in entries(root) if e.path is not None and not e.is_bootstrap
+              and (only is None or e.path in only)]
     return _render(picked, root)
 
 
@@ -89,7 +92,7 @@ def _render(picked: list[Entry], root: Path | None) -> str:
     parts = []
     for entry in picked:
         if entry.path is not None:
-            parts.append(f"-- >>> {entry.path}\n{entry.sql(root).rstrip()}\n")
+            parts.append(f"{RENDERED_MARK}{entry.path}\n{entry.sql(root).rstrip()}\n")
         else:
             parts.append(f"{entry.statement}\n")
     return "\n".join(parts)

@@ -13,6 +13,7 @@ Fixtures:
     dsn               superuser DSN of that database
     app_dsn           the authenticator login's DSN of that database
     db                tessera_db.Database (pool, authenticator) on that database
+    conn              the superuser connection, rolled back after the test
     empty_database    DSN of a fresh database with nothing in it (migration tests)
 """
 
@@ -111,6 +112,15 @@ def db(app_dsn: str) -> Iterator[Database]:
         yield database
     finally:
         database.close()
+
+
+@pytest.fixture
+def conn(postgresql: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    """The superuser connection in an open transaction, always rolled back."""
+    try:
+        yield postgresql
+    finally:
+        postgresql.rollback()
 
 
 @pytest.fixture

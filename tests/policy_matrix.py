@@ -209,6 +209,32 @@ class TableSpec:
     expect: dict[str, dict[str, Outcome]] = field(repr=False)
 
 
+# Row values of the monthly-readings tables (issue 4); the seeds are version 1 of
+# October 2026 for each tenant, and the share token rows point at them.
+_READING: dict[str, Any] = dict(
+    month="2026-10-01", version=1, requests=0, uncached_input_tokens=0, cache_read_input_tokens=0,
+    cache_write_5m_input_tokens=0, cache_write_1h_input_tokens=0, output_tokens=0, reasoning_tokens=0,
+    original_cost_usd=0, actual_cost_usd=0, savings_usd=0, by_mechanics="[]", by_feature_tag="[]",
+    snapshot_ids="{}", issued_by="policy-matrix")
+_SHARE: dict[str, Any] = dict(
+    month="2026-10-01", version=1, token_sha256=b"\x0a" * 32, created_by="policy-matrix",
+    expires_at="2100-01-01T00:00:00Z")
+
+# Row values of the savings ledger tables (issue 4): fixed workload and price snapshot ids
+# (seeded under workloads and pricing_catalog) so the foreign keys hold.
+_WORKLOAD = {"A": uuid.UUID("00000000-0000-4000-8000-0000000001aa"),
+             "B": uuid.UUID("00000000-0000-4000-8000-0000000001bb")}
+_SNAPSHOT = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
+
+
+def _saving(tenant: str, request_id: str) -> Row:
+    return row(tenant, client_id=TENANT, workload_id=_WORKLOAD[tenant], request_id=request_id,
+               occurred_at="2026-10-15T00:00:00Z", requested_provider="openai", requested_model="probe-model",
+               routed_provider="openai", routed_model="probe-model", requested_snapshot_id=_SNAPSHOT,
+               routed_snapshot_id=_SNAPSHOT, uncached_input_tokens=1, output_tokens=1, original_cost_usd=2,
+               actual_cost_usd=2, mechanics="{}")
+
+
 # The reviewed expectations. Read a grid as: "as <actor>, <command> on this table reaches
 # the rows of <cell>". Changing a cell is a security decision: say why in the commit.
 TABLES: dict[str, TableSpec] = {
@@ -232,8 +258,9 @@ TABLES: dict[str, TableSpec] = {
         """),
     ),
     "workloads": TableSpec(
-        seed=(row("A", client_id=TENANT, name="main"),
-              row("B", client_id=TENANT, name="main")),
+        # Fixed workload ids: the savings entries (issue 4) refer to them.
+        seed=(row("A", client_id=TENANT, workload_id=_WORKLOAD["A"], name="main"),
+              row("B", client_id=TENANT, workload_id=_WORKLOAD["B"], name="main")),
         insert=(row("A", client_id=TENANT, name="probe"),
                 row("B", client_id=TENANT, name="probe")),
         # A mechanic_* flag: the only kind of column the sponsor guard lets sponsors set.
@@ -280,6 +307,192 @@ TABLES: dict[str, TableSpec] = {
             stranger            none    denied  none    none    denied
             operator            A,B     A,B     A,B     A,B     denied
             service_role        A,B     A,B     A,B     A,B     denied
+            tessera_proxy       denied  denied  denied  denied  denied
+            tessera_settlement  denied  denied  denied  denied  denied
+        """),
+    ),
+    # -- pricing catalog, sources and observations (issue 4) -------------------------
+    # Platform-wide reference data (no client_id). Nobody holds a write privilege:
+    # prices change only through tessera.publish_price, observations only through
+    # tessera.record_price_observations (both SECURITY DEFINER, service_role only); the
+    # guard / append-only triggers refuse the owner too. Operators and sponsors read
+    # prices, sources and observations (public price files); import runs are internal.
+    "pricing_catalog": TableSpec(
+        seed=(row("platform", pricing_snapshot_id=_SNAPSHOT, provider="openai", model="probe-model", input_usd_per_token=1,
+                  output_usd_per_token=1, effective_from="2026-01-01T00:00:00Z"),),
+        insert=(row("platform", provider="openai", model="probe-insert", input_usd_per_token=1,
+                    output_usd_per_token=1, effective_from="2026-01-01T00:00:00Z"),),
+        update=("model", "probe-model"),
+        expect=grid("""
+            actor               SELECT    INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied    denied  denied  denied  denied
+            sponsor_A           platform  denied  denied  denied  denied
+            sponsor_B           platform  denied  denied  denied  denied
+            stranger            none      denied  denied  denied  denied
+            operator            platform  denied  denied  denied  denied
+            service_role        platform  denied  denied  denied  denied
+            tessera_proxy       denied    denied  denied  denied  denied
+            tessera_settlement  denied    denied  denied  denied  denied
+        """),
+    ),
+    "price_sources": TableSpec(
+        seed=(row("platform", source="probe_source", upstream="probe_source", precedence=99,
+                  description="probe", registered_on="2026-11-23"),),
+        insert=(row("platform", source="probe_insert", upstream="litellm", precedence=98,
+                    description="probe", registered_on="2026-11-23"),),
+        update=("registered_on", "2026-11-23"),
+        expect=grid("""
+            actor               SELECT    INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied    denied  denied  denied  denied
+            sponsor_A           platform  denied  denied  denied  denied
+            sponsor_B           platform  denied  denied  denied  denied
+            stranger            none      denied  denied  denied  denied
+            operator            platform  denied  denied  denied  denied
+            service_role        platform  denied  denied  denied  denied
+            tessera_proxy       denied    denied  denied  denied  denied
+            tessera_settlement  denied    denied  denied  denied  denied
+        """),
+    ),
+    "price_import_runs": TableSpec(
+        seed=(row("platform", import_run_id=uuid.UUID("00000000-0000-4000-8000-0000000000e1"),
+                  source="litellm", file_name="probe.json", file_sha256="0" * 64,
+                  observed_at="2026-01-01T00:00:00Z", imported_by="probe"),),
+        insert=(row("platform", source="litellm", file_name="probe-insert.json", file_sha256="0" * 64,
+                    observed_at="2026-01-01T00:00:00Z", imported_by="probe"),),
+        update=("imported_by", "probe"),
+        expect=grid("""
+            actor               SELECT    INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied    denied  denied  denied  denied
+            sponsor_A           none      denied  denied  denied  denied
+            sponsor_B           none      denied  denied  denied  denied
+            stranger            none      denied  denied  denied  denied
+            operator            platform  denied  denied  denied  denied
+            service_role        platform  denied  denied  denied  denied
+            tessera_proxy       denied    denied  denied  denied  denied
+            tessera_settlement  denied    denied  denied  denied  denied
+        """),
+    ),
+    "price_observations": TableSpec(
+        seed=(row("platform", import_run_id=uuid.UUID("00000000-0000-4000-8000-0000000000e1"),
+                  source="litellm", provider="openai", model="probe-model", source_model="probe",
+                  component="input", value=1, raw_value="1", observed_at="2026-01-01T00:00:00Z"),),
+        insert=(row("platform", import_run_id=uuid.UUID("00000000-0000-4000-8000-0000000000e1"),
+                    source="litellm", provider="openai", model="probe-model", source_model="probe",
+                    component="output", value=1, raw_value="1", observed_at="2026-01-01T00:00:00Z"),),
+        update=("source_model", "probe"),
+        expect=grid("""
+            actor               SELECT    INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied    denied  denied  denied  denied
+            sponsor_A           platform  denied  denied  denied  denied
+            sponsor_B           platform  denied  denied  denied  denied
+            stranger            none      denied  denied  denied  denied
+            operator            platform  denied  denied  denied  denied
+            service_role        platform  denied  denied  denied  denied
+            tessera_proxy       denied    denied  denied  denied  denied
+            tessera_settlement  denied    denied  denied  denied  denied
+        """),
+    ),
+    # -- monthly readings and share tokens (issue 4) --------------------------------
+    "monthly_readings": TableSpec(
+        seed=(row("A", **_READING, client_id=TENANT), row("B", **_READING, client_id=TENANT)),
+        insert=(row("A", **{**_READING, "version": 2, "correction_reason": "probe"}, client_id=TENANT),
+                row("B", **{**_READING, "version": 2, "correction_reason": "probe"}, client_id=TENANT)),
+        update=("requests", 0),
+        # Append-only: nobody updates, deletes or truncates an issued reading (no
+        # privilege, and the make_append_only triggers for the owner). Operators and
+        # service jobs issue readings; sponsors read their own; anon only through
+        # tessera.reading_by_share_token().
+        expect=grid("""
+            actor               SELECT  INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied  denied  denied  denied  denied
+            sponsor_A           A       denied  denied  denied  denied
+            sponsor_B           B       denied  denied  denied  denied
+            stranger            none    denied  denied  denied  denied
+            operator            A,B     A,B     denied  denied  denied
+            service_role        A,B     A,B     denied  denied  denied
+            tessera_proxy       denied  denied  denied  denied  denied
+            tessera_settlement  denied  denied  denied  denied  denied
+        """),
+    ),
+    "reading_share_tokens": TableSpec(
+        seed=(row("A", **_SHARE, client_id=TENANT), row("B", **_SHARE, client_id=TENANT)),
+        insert=(row("A", **{**_SHARE, "token_sha256": b"\x0b" * 32}, client_id=TENANT),
+                row("B", **{**_SHARE, "token_sha256": b"\x0b" * 32}, client_id=TENANT)),
+        # The guard lets an UPDATE only revoke (revoked_at NULL -> time), so the no-op
+        # probe is refused for every role that may update at all.
+        update=("revoked_at", None),
+        # Tokens are created and revoked only through tessera.create_reading_share_token /
+        # revoke_reading_share_token (API roles hold SELECT only: a token is generated by
+        # the database, never chosen by a caller). Service jobs may purge rows.
+        expect=grid("""
+            actor               SELECT  INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied  denied  denied  denied  denied
+            sponsor_A           A       denied  denied  denied  denied
+            sponsor_B           B       denied  denied  denied  denied
+            stranger            none    denied  denied  denied  denied
+            operator            A,B     denied  denied  denied  denied
+            service_role        A,B     A,B     denied  A,B     denied
+            tessera_proxy       denied  denied  denied  denied  denied
+            tessera_settlement  denied  denied  denied  denied  denied
+        """),
+    ),
+    # -- per-request savings and the balance ledger (issue 4) ----------------------
+    # Append-only: nobody updates, deletes or truncates (no privilege; the
+    # make_append_only triggers, ENABLE ALWAYS, refuse the owner and superusers too).
+    # Savings rows are written only by tessera.record_request (SECURITY DEFINER, EXECUTE
+    # for tessera_proxy only): no role holds INSERT, and the proxy reads nothing.
+    "optimize_savings": TableSpec(
+        seed=(_saving("A", "seed-a"), _saving("B", "seed-b")),
+        insert=(_saving("A", "probe-a"), _saving("B", "probe-b")),
+        update=("batch", False),
+        expect=grid("""
+            actor               SELECT  INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied  denied  denied  denied  denied
+            sponsor_A           A       denied  denied  denied  denied
+            sponsor_B           B       denied  denied  denied  denied
+            stranger            none    denied  denied  denied  denied
+            operator            A,B     denied  denied  denied  denied
+            service_role        A,B     denied  denied  denied  denied
+            tessera_proxy       denied  denied  denied  denied  denied
+            tessera_settlement  denied  denied  denied  denied  denied
+        """),
+    ),
+    # The idempotency key of optimize_savings (a partitioned table cannot hold it):
+    # internal, reached only by record_request.
+    "savings_request_keys": TableSpec(
+        seed=(row("A", client_id=TENANT, request_id="seed", occurred_at="2026-10-15T00:00:00Z"),
+              row("B", client_id=TENANT, request_id="seed", occurred_at="2026-10-15T00:00:00Z")),
+        insert=(row("A", client_id=TENANT, request_id="probe", occurred_at="2026-10-15T00:00:00Z"),
+                row("B", client_id=TENANT, request_id="probe", occurred_at="2026-10-15T00:00:00Z")),
+        update=("request_id", "seed"),
+        expect=grid("""
+            actor               SELECT  INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied  denied  denied  denied  denied
+            sponsor_A           denied  denied  denied  denied  denied
+            sponsor_B           denied  denied  denied  denied  denied
+            stranger            denied  denied  denied  denied  denied
+            operator            denied  denied  denied  denied  denied
+            service_role        denied  denied  denied  denied  denied
+            tessera_proxy       denied  denied  denied  denied  denied
+            tessera_settlement  denied  denied  denied  denied  denied
+        """),
+    ),
+    # Operators and service jobs append (actor stamped from the claims); sponsors read
+    # their own clients' ledger (and balance, tessera.client_balances).
+    "balance_transactions": TableSpec(
+        seed=(row("A", client_id=TENANT, kind="top_up", amount_usd=10, reason="seed", actor="seed"),
+              row("B", client_id=TENANT, kind="top_up", amount_usd=10, reason="seed", actor="seed")),
+        insert=(row("A", client_id=TENANT, kind="adjustment", amount_usd=-1, reason="probe", actor="probe"),
+                row("B", client_id=TENANT, kind="adjustment", amount_usd=-1, reason="probe", actor="probe")),
+        update=("reason", "seed"),
+        expect=grid("""
+            actor               SELECT  INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied  denied  denied  denied  denied
+            sponsor_A           A       denied  denied  denied  denied
+            sponsor_B           B       denied  denied  denied  denied
+            stranger            none    denied  denied  denied  denied
+            operator            A,B     A,B     denied  denied  denied
+            service_role        A,B     A,B     denied  denied  denied
             tessera_proxy       denied  denied  denied  denied  denied
             tessera_settlement  denied  denied  denied  denied  denied
         """),

@@ -150,6 +150,24 @@ PLANTS: dict[str, list[Plant]] = {
         plant("CREATE TYPE tessera.scratch AS ENUM ('x')",
               id="type", type="type", schema="tessera", name="scratch"),
     ],
+    "append_only_table_writable": [
+        plant("CREATE TABLE tessera_private.scratch_ledger (id int)",
+              "SELECT tessera_private.make_append_only('tessera_private.scratch_ledger')",
+              "GRANT UPDATE, DELETE ON tessera_private.scratch_ledger TO service_role",
+              "ALTER TABLE tessera_private.scratch_ledger ENABLE ROW LEVEL SECURITY",
+              "ALTER TABLE tessera_private.scratch_ledger FORCE ROW LEVEL SECURITY",
+              "CREATE POLICY scratch_ledger_select ON tessera_private.scratch_ledger FOR SELECT"
+              " TO service_role USING (id > 0)",
+              owner=True, id="granted", schema="tessera_private", name="scratch_ledger"),
+        plant("CREATE TABLE tessera_private.scratch_ledger (id int)",
+              "SELECT tessera_private.make_append_only('tessera_private.scratch_ledger')",
+              "ALTER TABLE tessera_private.scratch_ledger ENABLE TRIGGER scratch_ledger_append_only_row",
+              "ALTER TABLE tessera_private.scratch_ledger ENABLE ROW LEVEL SECURITY",
+              "ALTER TABLE tessera_private.scratch_ledger FORCE ROW LEVEL SECURITY",
+              "CREATE POLICY scratch_ledger_select ON tessera_private.scratch_ledger FOR SELECT"
+              " TO service_role USING (id > 0)",
+              owner=True, id="not-always", schema="tessera_private", name="scratch_ledger"),
+    ],
     "truncate_granted_to_non_owner": [
         plant("GRANT TRUNCATE ON tessera.workloads TO service_role",
               id="service-role", schema="tessera", name="workloads", grantee="service_role"),
@@ -161,12 +179,6 @@ PLANTS: dict[str, list[Plant]] = {
 PLANT_CASES = [pytest.param(name, p, id=f"{name}-{p.id}") for name, ps in PLANTS.items() for p in ps]
 
 
-@pytest.fixture
-def conn(postgresql: psycopg.Connection[Any]) -> Any:
-    try:
-        yield postgresql
-    finally:
-        postgresql.rollback()
 
 
 # --------------------------------------------------------------------------- offline

@@ -36,8 +36,9 @@ def test_schema_files_are_numbered_and_hold_one_table_each():
     for path in sorted((ROOT / "schema").glob("*.sql")):
         assert re.fullmatch(r"\d\d_[a-z][a-z0-9_]*\.sql", path.name), path.name
         tables = re.findall(r"CREATE TABLE tessera\.(\w+)", path.read_text())
-        if path.name.startswith("00_"):
-            continue  # schemas and default privileges
+        if path.name.startswith("0"):
+            assert tables == [], f"{path.name}: 00-09 are for schemas, extensions and defaults, not tables"
+            continue
         assert tables == [path.name[3:-4]], f"{path.name} should create exactly its own table, found {tables}"
 
 

@@ -14,6 +14,7 @@ from tessera_db.paths import sql_root
 
 FROZEN = sql_root() / migrations.FROZEN_DIR
 VERSIONS = sql_root() / "alembic" / "versions"
+REVISIONS = sorted(p.stem for p in VERSIONS.glob("*.py"))
 
 
 def snapshot_of(dsn: str) -> dict:
@@ -72,6 +73,17 @@ def test_upgrade_downgrade_upgrade(declared, empty_database):
     assert_same_catalog(snapshot_of(empty_database), declared)
 
 
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_downgrade_to_each_revision_restores_its_catalog(empty_database, revision):
+    """Every revision's downgrade undoes exactly what the later revisions added."""
+    migrations.upgrade(empty_database, revision)
+    at_revision = snapshot_of(empty_database)
+    migrations.upgrade(empty_database, "head")
+    migrations.downgrade(empty_database, revision)
+    assert migrations.current(empty_database) == revision
+    assert_same_catalog(snapshot_of(empty_database), at_revision)
+
+
 def test_offline_sql_applies_with_psql(declared, empty_database):
     script = migrations.offline_sql("head")
     assert "CREATE ROLE" in script and "CREATE TABLE tessera.clients" in script
@@ -89,7 +101,7 @@ def test_offline_downgrade_sql_renders():
 
 
 def _revisions() -> list[str]:
-    return sorted(p.stem for p in VERSIONS.glob("*.py"))
+    return REVISIONS
 
 
 def _head_revision() -> str:

@@ -28,13 +28,6 @@ A, B = pm.TENANT_IDS["A"], pm.TENANT_IDS["B"]
 SPONSOR_A = pm.ACTORS_BY_NAME["sponsor_A"]
 
 
-@pytest.fixture
-def conn(postgresql: psycopg.Connection[Any]) -> Any:
-    """The superuser connection in an open transaction, always rolled back."""
-    try:
-        yield postgresql
-    finally:
-        postgresql.rollback()
 
 
 # --------------------------------------------------------------------------- coverage

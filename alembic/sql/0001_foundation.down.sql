@@ -2,4 +2,6 @@
 -- Cluster roles stay (they belong to the cluster and may serve other databases).
 DROP SCHEMA tessera CASCADE;
 DROP SCHEMA tessera_private CASCADE;
+DROP EXTENSION btree_gist;
+DROP SCHEMA tessera_ext;
 ALTER DEFAULT PRIVILEGES FOR ROLE tessera_owner GRANT EXECUTE ON FUNCTIONS TO PUBLIC;

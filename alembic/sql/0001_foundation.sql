@@ -36,6 +36,17 @@ GRANT USAGE ON SCHEMA tessera TO service_role;
 -- The proxy worker and the settlement job reach only the functions granted to them.
 GRANT USAGE ON SCHEMA tessera TO tessera_proxy, tessera_settlement;
 
+-- >>> schema/01_extensions.sql
+-- Extensions, kept out of the application schemas so the API never exposes their
+-- functions. btree_gist lets an exclusion constraint combine equality on text columns
+-- with range overlap (tessera.pricing_catalog: no two price periods of one model
+-- overlap). It is a trusted extension: tessera_owner may create it without superuser.
+CREATE SCHEMA tessera_ext;
+COMMENT ON SCHEMA tessera_ext IS
+    'Extensions used by tessera-db (btree_gist). Not exposed through the API; no API role has USAGE.';
+
+CREATE EXTENSION btree_gist WITH SCHEMA tessera_ext;
+
 -- >>> functions/tessera_private.jwt_claims.sql
 -- tessera_private.jwt_claims(): the caller's JWT claims as a JSON object, or NULL.
 --
@@ -59,7 +70,9 @@ BEGIN
     END IF;
     BEGIN
         claims := raw::jsonb;
-    EXCEPTION WHEN invalid_text_representation THEN
+    -- Any data exception: malformed JSON (22P02) but also valid JSON that jsonb cannot
+    -- hold, such as \u0000 (22P05) or a number out of range (22003).
+    EXCEPTION WHEN data_exception THEN
         RETURN NULL;
     END;
     IF pg_catalog.jsonb_typeof(claims) IS DISTINCT FROM 'object' THEN
@@ -119,6 +132,74 @@ COMMENT ON FUNCTION tessera_private.touch_updated_at() IS
     'BEFORE UPDATE trigger: sets updated_at to now(); attached to every table with an updated_at column.';
 
 REVOKE ALL ON FUNCTION tessera_private.touch_updated_at() FROM PUBLIC; -- functions are executable by PUBLIC by default
+
+-- >>> functions/tessera_private.refuse_append_only_change.sql
+-- tessera_private.refuse_append_only_change(): trigger body that refuses UPDATE, DELETE
+-- and TRUNCATE on an append-only table, for every role, the owner included.
+--
+-- Attached by tessera_private.make_append_only() as statement-level triggers (so even
+-- an UPDATE that matches or changes nothing is refused) and row-level triggers (cloned
+-- to every partition, so a statement aimed at a partition is refused too), all ENABLE
+-- ALWAYS so session_replication_role = replica cannot switch them off. Privileges are
+-- the first line (no UPDATE/DELETE/TRUNCATE is granted); this is the second.
+CREATE FUNCTION tessera_private.refuse_append_only_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    RAISE EXCEPTION '% on %.% is refused: the table is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege',
+              SCHEMA = TG_TABLE_SCHEMA,
+              TABLE = TG_TABLE_NAME,
+              HINT = 'Append a correcting row instead of changing history.';
+END
+$function$;
+
+COMMENT ON FUNCTION tessera_private.refuse_append_only_change() IS
+    'Trigger body: refuses UPDATE/DELETE/TRUNCATE on append-only tables (SQLSTATE 42501), for every role.';
+
+REVOKE ALL ON FUNCTION tessera_private.refuse_append_only_change() FROM PUBLIC; -- functions are executable by PUBLIC by default
+
+-- >>> functions/tessera_private.make_append_only.sql
+-- tessera_private.make_append_only(table): the one way a table becomes append-only.
+--
+-- Called from the table's schema file (and for each new partition), so that every
+-- append-only table carries the same three triggers, named after it:
+--   <table>_append_only_statement  BEFORE UPDATE OR DELETE OR TRUNCATE, per statement
+--   <table>_append_only_row        BEFORE UPDATE OR DELETE, per row (cloned to partitions)
+-- both ENABLE ALWAYS. The lints and tests find append-only tables by these triggers.
+CREATE FUNCTION tessera_private.make_append_only(p_table regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    rel_name text;
+BEGIN
+    SELECT c.relname INTO STRICT rel_name FROM pg_catalog.pg_class c WHERE c.oid = p_table;
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON %s '
+        'FOR EACH STATEMENT EXECUTE FUNCTION tessera_private.refuse_append_only_change()',
+        rel_name || '_append_only_statement', p_table);
+    EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I',
+        p_table, rel_name || '_append_only_statement');
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = p_table) THEN
+        -- Partitions inherit the parent's row trigger; only the parent creates it.
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %s '
+            'FOR EACH ROW EXECUTE FUNCTION tessera_private.refuse_append_only_change()',
+            rel_name || '_append_only_row', p_table);
+        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I',
+            p_table, rel_name || '_append_only_row');
+    END IF;
+END
+$function$;
+
+COMMENT ON FUNCTION tessera_private.make_append_only(regclass) IS
+    'Attaches the append-only triggers (statement + row, ENABLE ALWAYS) to a table or partition. Migration-time only.';
+
+REVOKE ALL ON FUNCTION tessera_private.make_append_only(regclass) FROM PUBLIC; -- functions are executable by PUBLIC by default
 
 -- >>> schema/10_clients.sql
 -- tessera.clients: the tenants. client_id is the future Citus distribution column.
@@ -355,7 +436,13 @@ AS $function$
 DECLARE
     changed text[];
 BEGIN
-    IF current_user::text <> 'authenticated' OR tessera_private.is_operator() THEN
+    -- Two separate tests on purpose: the whole IF expression is planned under the
+    -- current role, and roles other than authenticated (service_role) have no USAGE on
+    -- tessera_private, so is_operator() must not even be parsed for them.
+    IF current_user::text <> 'authenticated' THEN
+        RETURN NEW;
+    END IF;
+    IF tessera_private.is_operator() THEN
         RETURN NEW;
     END IF;
 
@@ -569,6 +656,15 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.workloads TO authenticated;
 
 -- Privileges for server-side jobs (BYPASSRLS). No TRUNCATE for anyone but the owner.
 GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.workloads TO service_role;
+
+-- [issue 4, savings ledger] tessera.record_request (SECURITY DEFINER, run by the proxy
+-- login) must read the workload's mechanic_* opt-ins. It runs as tessera_owner, which
+-- FORCE RLS confines: this policy admits only the workloads of the one client named by
+-- the transaction-local setting tessera.recording_client_id, which record_request sets
+-- before and clears after its reads. No other definer function reads workloads.
+CREATE POLICY workloads_select_definer_recording ON tessera.workloads
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
 
 -- >>> policies/operators.sql
 -- Row-level security, policies and grants for tessera.operators.

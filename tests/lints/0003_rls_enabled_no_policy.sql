@@ -18,6 +18,10 @@ JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 CROSS JOIN project
 WHERE n.nspname = ANY (project.schemas)
   AND c.relkind IN ('r', 'p')
+  -- Partitions are deliberately policy-less: with RLS forced they are deny-all when
+  -- queried directly, and every read goes through the parent's policies. 0001/0002
+  -- still check that they have RLS enabled and forced.
+  AND NOT c.relispartition
   AND c.relrowsecurity
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy AS pol WHERE pol.polrelid = c.oid)
   AND NOT EXISTS (

@@ -1,0 +1,301 @@
+"""Benchmark of issue 4 item 8.
+
+    .venv/bin/python bench/readings_bench.py            # small default size, a few minutes
+    .venv/bin/python bench/readings_bench.py --full     # issue's sizes: 5M rows / 100 clients, 1M for rederive
+
+Against a throwaway cluster (tessera_db.cluster.temporary_cluster(): the test-suite
+settings, fsync off), built from load.sql, it measures:
+
+* ``readings rederive`` (tessera.rederive_monthly_reading) and ``issue_monthly_reading``
+  over one client's month of N rows (target: rederive of 1M rows < 5 s);
+* a sponsor's month-to-date savings query as the sponsor (RLS) vs as service_role
+  (BYPASSRLS) over M rows spread across C clients (target: ratio <= 1.2);
+* ``record_request`` throughput (as the tessera_proxy login) with 1 and 8 concurrent
+  writers against a plain INSERT of the same rows into an unconstrained copy of the table
+  (target: >= 50% of the plain rate).
+
+Rows are bulk-loaded by the superuser with INSERT ... SELECT generate_series using the
+agreed optimize_savings column contract. Writes docs/benchmarks.md unless --no-write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tessera_db import manifest  # noqa: E402
+from tessera_db.cluster import temporary_cluster  # noqa: E402
+
+MONTH = "2026-10-01"
+SNAP_BIG = "00000000-0000-4000-8000-00000000c001"
+SNAP_SMALL = "00000000-0000-4000-8000-00000000c002"
+OPERATOR = "ops@tessera.example"
+
+
+def client_id(i: int) -> str:
+    return str(uuid.UUID(int=(0xBE << 120) | i))
+
+
+def workload_id(i: int) -> str:
+    return str(uuid.UUID(int=(0xBF << 120) | i))
+
+
+def seed_clients(conn: psycopg.Connection[Any], clients: int) -> None:
+    conn.execute("INSERT INTO tessera.operators (email) VALUES (%s)", (OPERATOR,))
+    for i in range(clients):
+        conn.execute("INSERT INTO tessera.clients (client_id, name) VALUES (%s, %s)", (client_id(i), f"bench {i}"))
+        conn.execute("INSERT INTO tessera.workloads (client_id, workload_id, name, mechanic_auto_route,"
+                     " mechanic_exact_cache, mechanic_prompt_cache_header) VALUES (%s, %s, 'main', true, true, true)",
+                     (client_id(i), workload_id(i)))
+        conn.execute("INSERT INTO tessera.client_users (client_id, email) VALUES (%s, %s)",
+                     (client_id(i), f"sponsor{i}@bench.example"))
+    for snap, model, price in ((SNAP_BIG, "big-model", "0.00001"), (SNAP_SMALL, "small-model", "0.000001")):
+        conn.execute("INSERT INTO tessera.pricing_catalog (pricing_snapshot_id, provider, model, input_usd_per_token,"
+                     " output_usd_per_token, effective_from) VALUES (%s, 'openai', %s, %s, %s, '2026-01-01')",
+                     (snap, model, price, price))
+    conn.commit()
+
+
+def load_rows(conn: psycopg.Connection[Any], client: int, rows: int, prefix: str) -> None:
+    """``rows`` requests for one client spread over October 2026 (UTC)."""
+    conn.execute(
+        """
+        INSERT INTO tessera.optimize_savings (client_id, workload_id, request_id, occurred_at,
+            requested_provider, requested_model, routed_provider, routed_model,
+            requested_snapshot_id, routed_snapshot_id, uncached_input_tokens, cache_read_input_tokens,
+            cache_write_5m_input_tokens, cache_write_1h_input_tokens, output_tokens, reasoning_tokens,
+            batch, original_cost_usd, actual_cost_usd, mechanics, finish_reason, feature_tag)
+        SELECT %(c)s::uuid, %(w)s::uuid, %(p)s::text || g, %(m)s::timestamptz + (g %% 2592000) * interval '1 second',
+               'openai', 'big-model', 'openai', CASE WHEN g %% 4 = 0 THEN 'big-model' ELSE 'small-model' END,
+               %(big)s::uuid, CASE WHEN g %% 4 = 0 THEN %(big)s::uuid ELSE %(small)s::uuid END,
+               100 + g %% 900, g %% 300, 0, 0, 50 + g %% 400, NULLIF(g %% 7, 0), false,
+               ((100 + g %% 900 + 50 + g %% 400) * 0.00001)::numeric(20,10),
+               (CASE WHEN g %% 4 = 0 THEN (100 + g %% 900 + 50 + g %% 400) * 0.00001
+                     ELSE (100 + g %% 900 + 50 + g %% 400) * 0.000001 END)::numeric(20,10),
+               CASE g %% 4 WHEN 0 THEN ARRAY[]::text[] WHEN 1 THEN ARRAY['auto_route']
+                           WHEN 2 THEN ARRAY['auto_route', 'exact_cache'] ELSE ARRAY['prompt_cache_header'] END,
+               'stop', (ARRAY[NULL, 'search', 'chat', 'summarise', 'code', 'triage'])[1 + g %% 6]
+          FROM generate_series(1, %(n)s) AS g
+        """,
+        {"c": client_id(client), "w": workload_id(client), "p": prefix, "m": MONTH, "big": SNAP_BIG,
+         "small": SNAP_SMALL, "n": rows})
+    conn.commit()
+
+
+def timed(conn: psycopg.Connection[Any], setup: str, params: Any, query: str, qparams: Any,
+          repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        with conn.transaction():
+            if setup:
+                conn.execute(setup, params)
+            t0 = time.perf_counter()
+            conn.execute(query, qparams).fetchall()
+            out.append(time.perf_counter() - t0)
+            conn.execute("RESET ROLE")
+    return out
+
+
+def as_role(role: str, claims: dict[str, Any]) -> tuple[str, Any]:
+    return ("SELECT set_config('request.jwt.claims', %s, true), set_config('role', %s, true)",
+            (json.dumps(claims), role))
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = ""
+    try:
+        kb = int(next(line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal")))
+        mem = f"{kb / 1024 / 1024:.1f} GiB RAM"
+    except (OSError, StopIteration):
+        pass
+    pg = subprocess.run(["/usr/lib/postgresql/15/bin/postgres", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"{cpu}, {os.cpu_count()} CPUs, {mem}; {platform.system()} {platform.release()}; {pg}"
+
+
+RR_SQL = ("SELECT 1 FROM tessera.record_request(%s, %s, %s, now(), 'openai', 'big-model', 'openai', 'small-model',"
+          " 120, p_output_tokens => 40, p_mechanics => ARRAY['auto_route'], p_finish_reason => 'stop',"
+          " p_feature_tag => 'bench')")
+PLAIN_SQL = ("INSERT INTO bench_plain_savings (client_id, workload_id, request_id, occurred_at, recorded_at,"
+             " requested_provider, requested_model, routed_provider, routed_model, requested_snapshot_id,"
+             " routed_snapshot_id, uncached_input_tokens, output_tokens, original_cost_usd, actual_cost_usd,"
+             " savings_usd, mechanics, finish_reason, feature_tag) VALUES (%s, %s, %s, now(), now(), 'openai',"
+             " 'big-model', 'openai', 'small-model', '" + SNAP_BIG + "', '" + SNAP_SMALL + "', 120, 40, 0.0016,"
+             " 0.00016, 0.00144, ARRAY['auto_route'], 'stop', 'bench')")
+
+
+def write_rate(info: dict[str, Any], statement: str, writers: int, per_writer: int, tag: str) -> float:
+    """Rows per second with ``writers`` connections, one autocommit statement per row."""
+    import threading
+
+    barrier = threading.Barrier(writers + 1)
+    errors: list[BaseException] = []
+
+    def work(w: int) -> None:
+        try:
+            with psycopg.connect(**info, autocommit=True) as conn:  # type: ignore[arg-type]
+                client = 1 + w % 99
+                barrier.wait()
+                for i in range(per_writer):
+                    conn.execute(statement, (client_id(client), workload_id(client), f"{tag}-{w}-{i}"))
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return writers * per_writer / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--full", action="store_true", help="issue sizes: 5M rows over 100 clients, 1M for rederive")
+    ap.add_argument("--no-write", action="store_true", help="print only; do not write docs/benchmarks.md")
+    ap.add_argument("--note", default="", help="a remark to record under the figures")
+    args = ap.parse_args()
+    clients = 100
+    rederive_rows = 1_000_000 if args.full else 100_000
+    spread_rows = 5_000_000 if args.full else 500_000
+    per_client = (spread_rows - rederive_rows) // (clients - 1)
+    rr_rows = 40_000 if args.full else 8_000
+
+    cluster = temporary_cluster("tessera-bench-")
+    results: dict[str, Any] = {}
+    try:
+        cluster.start()
+        with psycopg.connect(**cluster.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+            conn.execute("CREATE DATABASE tessera_bench")
+        info = cluster.conninfo(dbname="tessera_bench")
+        with psycopg.connect(**info) as conn:  # type: ignore[arg-type]
+            conn.execute(manifest.full_sql())
+            conn.commit()
+            t0 = time.perf_counter()
+            seed_clients(conn, clients)
+            load_rows(conn, 0, rederive_rows, "r0-")
+            for i in range(1, clients):
+                load_rows(conn, i, per_client, f"r{i}-")
+            conn.autocommit = True
+            conn.execute("VACUUM ANALYZE tessera.optimize_savings")
+            conn.autocommit = False
+            total = conn.execute("SELECT count(*) FROM tessera.optimize_savings").fetchone()[0]  # type: ignore[index]
+            results["load_seconds"] = time.perf_counter() - t0
+            results["total_rows"] = total
+            print(f"loaded {total} rows over {clients} clients in {results['load_seconds']:.1f}s", flush=True)
+
+            service = as_role("service_role", {"role": "service_role", "sub": "bench"})
+            sponsor = as_role("authenticated", {"email": "sponsor0@bench.example", "role": "authenticated"})
+            c0 = client_id(0)
+
+            # issue + rederive over client 0's month
+            t0 = time.perf_counter()
+            with conn.transaction():
+                conn.execute(*service)
+                conn.execute("SELECT tessera.issue_monthly_reading(%s, %s)", (c0, MONTH))
+                conn.execute("RESET ROLE")
+            results["issue_seconds"] = time.perf_counter() - t0
+            runs = timed(conn, service[0], service[1],
+                         "SELECT * FROM tessera.rederive_monthly_reading(%s, %s)", (c0, MONTH), 3)
+            results["rederive_seconds"] = statistics.median(runs)
+            print(f"issue {results['issue_seconds']:.2f}s, rederive median {results['rederive_seconds']:.2f}s "
+                  f"over {rederive_rows} rows", flush=True)
+
+            # month-to-date savings: sponsor (RLS) vs service_role (BYPASSRLS)
+            mtd = ("SELECT count(*), sum(savings_usd) FROM tessera.optimize_savings"
+                   " WHERE client_id = %s AND occurred_at >= %s AND occurred_at < %s::timestamptz + interval '20 days'")
+            samples: dict[str, list[float]] = {"service": [], "sponsor": []}
+            for label, (setup, params) in (("service", service), ("sponsor", sponsor)):
+                timed(conn, setup, params, mtd, (c0, MONTH, MONTH), 2)  # warm-up
+            for _ in range(7):  # interleaved, so neither side profits from a warmer cache
+                for label, (setup, params) in (("service", service), ("sponsor", sponsor)):
+                    samples[label] += timed(conn, setup, params, mtd, (c0, MONTH, MONTH), 1)
+            for label, values in samples.items():
+                results[f"mtd_{label}"] = statistics.median(values)
+            results["rls_ratio"] = results["mtd_sponsor"] / results["mtd_service"]
+            print(f"month-to-date: sponsor {results['mtd_sponsor'] * 1000:.1f} ms, service "
+                  f"{results['mtd_service'] * 1000:.1f} ms, ratio {results['rls_ratio']:.2f}", flush=True)
+            # record_request (as the proxy login) vs a plain INSERT of the same rows into an
+            # unconstrained copy (no keys, checks, triggers, RLS or indexes), 1 and 8 writers.
+            conn.execute("CREATE TABLE bench_plain_savings (LIKE tessera.optimize_savings INCLUDING DEFAULTS)")
+            conn.commit()
+        cluster.set_login_passwords()
+        proxy = cluster.conninfo(user="tessera_proxy", dbname="tessera_bench")
+        for writers in (1, 8):
+            per = rr_rows // writers
+            results[f"rr_{writers}"] = write_rate(proxy, RR_SQL, writers, per, f"rr{writers}")
+            results[f"plain_{writers}"] = write_rate(info, PLAIN_SQL, writers, per, f"pl{writers}")
+            print(f"{writers} writer(s): record_request {results[f'rr_{writers}']:.0f} rows/s, plain INSERT "
+                  f"{results[f'plain_{writers}']:.0f} rows/s", flush=True)
+    finally:
+        cluster.destroy()
+
+    if args.no_write:
+        return
+    size = "--full" if args.full else "(default size)"
+    doc = f"""# Benchmarks
+
+Issue 4, item 8. Generated by `bench/readings_bench.py`; reproduce with
+
+```sh
+.venv/bin/python bench/readings_bench.py          # default size, a few minutes
+.venv/bin/python bench/readings_bench.py --full   # the issue's sizes (5M rows / 100 clients, 1M rederive)
+```
+
+Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, size {size}.
+Machine: {machine()}.
+Cluster: a throwaway `tessera_db.cluster.temporary_cluster()` (test-suite settings: fsync off),
+schema built from `load.sql`; rows bulk-loaded with `INSERT ... SELECT generate_series`.
+
+| measure | rows | result | target |
+| --- | --- | --- | --- |
+| `issue_monthly_reading` (one client, one month) | {rederive_rows:,} | {results['issue_seconds']:.2f} s | - |
+| `rederive_monthly_reading` / `readings rederive` (median of 3) | {rederive_rows:,} | {results['rederive_seconds']:.2f} s | < 5 s at 1M |
+| month-to-date savings, sponsor (RLS) | {results['total_rows']:,} over {clients} clients | {results['mtd_sponsor'] * 1000:.1f} ms | - |
+| month-to-date savings, service_role (BYPASSRLS) | same | {results['mtd_service'] * 1000:.1f} ms | - |
+| RLS overhead (sponsor / service_role) | | {results['rls_ratio']:.2f}x | <= 1.2x |
+| `record_request`, 1 writer (as tessera_proxy) | {rr_rows:,} | {results['rr_1']:.0f} rows/s | - |
+| plain INSERT into an unconstrained copy, 1 writer | {rr_rows:,} | {results['plain_1']:.0f} rows/s | - |
+| record_request / plain INSERT, 1 writer | | {results['rr_1'] / results['plain_1'] * 100:.0f}% | >= 50% |
+| `record_request`, 8 writers | {rr_rows:,} | {results['rr_8']:.0f} rows/s | - |
+| plain INSERT, 8 writers | {rr_rows:,} | {results['plain_8']:.0f} rows/s | - |
+| record_request / plain INSERT, 8 writers | | {results['rr_8'] / results['plain_8'] * 100:.0f}% | >= 50% |
+
+Month-to-date query: `SELECT count(*), sum(savings_usd) FROM tessera.optimize_savings WHERE
+client_id = $1 AND occurred_at >= '2026-10-01' AND occurred_at < '2026-10-21'` (median of 7 interleaved runs
+after 2 warm-up runs each), as `sponsor0@bench.example`, whose client holds the 1M-row month (authenticated, RLS policies apply) and as
+service_role. Write throughput: one autocommit statement per row (one request = one
+transaction, as the proxy does); record_request through the `tessera_proxy` login, the plain
+INSERT by the superuser into `CREATE TABLE ... (LIKE tessera.optimize_savings INCLUDING
+DEFAULTS)` (NOT NULL and defaults only: no keys, checks, triggers, RLS or indexes), same row
+values with precomputed costs. 2 CPUs: 8 writers mostly measure contention, not scaling.
+""" + (f"\nNote: {args.note}\n" if args.note else "")
+    (REPO / "docs" / "benchmarks.md").write_text(doc, encoding="utf-8")
+    print("wrote docs/benchmarks.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+-- Row-level security, policies and grants for tessera.balance_transactions (and its
+-- derived view tessera.client_balances).
+--
+--   operator       read every client's ledger; append through record_balance_transaction
+--   sponsor        read own clients' ledger and balance
+--   service_role   read and append (BYPASSRLS): payment webhooks, usage settlement
+--   anon, proxy    nothing
+--   nobody         UPDATE, DELETE or TRUNCATE: append-only (make_append_only triggers)
+ALTER TABLE tessera.balance_transactions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tessera.balance_transactions FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY balance_transactions_select_operator_or_sponsor ON tessera.balance_transactions
+    FOR SELECT TO authenticated
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+CREATE POLICY balance_transactions_insert_operator ON tessera.balance_transactions
+    FOR INSERT TO authenticated
+    WITH CHECK ((SELECT tessera_private.is_operator()));
+
+-- Privileges for authenticated: rows narrowed by the policies above. No UPDATE/DELETE.
+GRANT SELECT, INSERT ON tessera.balance_transactions TO authenticated;
+GRANT SELECT ON tessera.client_balances TO authenticated;
+
+-- Privileges for server-side jobs (BYPASSRLS). No UPDATE/DELETE/TRUNCATE for anyone.
+GRANT SELECT, INSERT ON tessera.balance_transactions TO service_role;
+GRANT SELECT ON tessera.client_balances TO service_role;

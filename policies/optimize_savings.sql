@@ -1,0 +1,40 @@
+-- Row-level security, policies and grants for tessera.optimize_savings.
+--
+--   operator       read every client's savings
+--   sponsor        read own clients' savings
+--   tessera_proxy  nothing directly: writes through tessera.record_request() (SECURITY
+--                  DEFINER) and sees only what it returns
+--   service_role   read (BYPASSRLS): readings, exports, benchmarks
+--   owner          (record_request) read and insert rows of the one client it is
+--                  recording for: the transaction-local setting
+--                  tessera.recording_client_id, which record_request sets before and
+--                  clears after its reads. Only tessera_owner is bound by these
+--                  policies, and no other definer function reads this table.
+--   anon           nothing
+--   nobody         UPDATE, DELETE or TRUNCATE: append-only (make_append_only triggers
+--                  on the parent and every partition, ENABLE ALWAYS)
+-- Partitions carry RLS enabled and forced with no policy and no grant
+-- (tessera_private.create_savings_partitions): a statement naming a partition directly
+-- sees nothing, except as a superuser.
+ALTER TABLE tessera.optimize_savings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tessera.optimize_savings FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY optimize_savings_select_operator_or_sponsor ON tessera.optimize_savings
+    FOR SELECT TO authenticated
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+CREATE POLICY optimize_savings_select_definer_recording ON tessera.optimize_savings
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+
+CREATE POLICY optimize_savings_insert_definer_recording ON tessera.optimize_savings
+    FOR INSERT TO tessera_owner
+    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+
+-- Privileges for authenticated: rows narrowed by the policy above. Read only.
+GRANT SELECT ON tessera.optimize_savings TO authenticated;
+
+-- Privileges for server-side jobs (BYPASSRLS): read only; writes go through
+-- record_request like the proxy's.
+GRANT SELECT ON tessera.optimize_savings TO service_role;

@@ -1,0 +1,95 @@
+"""Options shared by the ``readings`` and ``savings`` command groups: the database, the
+caller's identity and the month.
+
+These commands run as an API identity through :class:`tessera_db.db.Database` (the
+``authenticator`` login switching to ``authenticated``/``service_role`` per transaction),
+so row-level security decides what they see, exactly as for the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from tessera_db.db import Database
+from tessera_db.errors import TesseraError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def friendly_errors(func: F) -> F:
+    """tessera_db.cli.friendly_errors, looked up when the command runs (cli.py imports
+    this package at its end, so importing cli here at import time would be circular)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tessera_db.cli import friendly_errors as cli_friendly_errors
+
+        return cli_friendly_errors(func)(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_month(_ctx: Any, _param: Any, value: str) -> dt.date:
+    """click callback: ``YYYY-MM`` -> the first day of that month."""
+    match = _MONTH.match(value.strip())
+    if not match:
+        raise click.BadParameter(f"expected YYYY-MM, got {value!r}")
+    return dt.date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def parse_uuid(_ctx: Any, _param: Any, value: str) -> str:
+    import uuid
+
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise click.BadParameter(f"not a client id (uuid): {value!r}") from None
+
+
+def resolve_app_dsn(dsn: str | None) -> str:
+    """--dsn / $TESSERA_DSN, else the dev cluster's authenticator login."""
+    if dsn:
+        return dsn
+    from tessera_db.cli import dev_cluster
+
+    cluster = dev_cluster()
+    if cluster.exists():
+        return cluster.dsn("authenticator")
+    raise TesseraError("no database given: pass --dsn, set TESSERA_DSN, or run `tessera-db dev up`")
+
+
+dsn_option = click.option(
+    "--dsn", envvar="TESSERA_APP_DSN",
+    help="Application DSN (the authenticator login; default: $TESSERA_APP_DSN, else the dev cluster).")
+client_option = click.option("--client", "client_id", required=True, callback=parse_uuid,
+                             help="Client id (uuid).")
+month_option = click.option("--month", required=True, callback=parse_month, help="Month, YYYY-MM (UTC).")
+
+
+def identity_options(func: F) -> F:
+    func = click.option("--as-operator", "as_operator", metavar="EMAIL",
+                        help="Run as this operator (JWT email).")(func)
+    func = click.option("--as-sponsor", "as_sponsor", metavar="EMAIL",
+                        help="Run as this sponsor (JWT email); sees only their own clients.")(func)
+    return func
+
+
+def session(db: Database, as_sponsor: str | None, as_operator: str | None,
+            job: str) -> AbstractContextManager[Any]:
+    """One transaction as the chosen identity; a server-side job (service_role) if none."""
+    if as_sponsor and as_operator:
+        raise click.UsageError("give at most one of --as-sponsor and --as-operator")
+    if as_sponsor:
+        return db.as_sponsor(as_sponsor)  # type: ignore[no-any-return]
+    if as_operator:
+        return db.as_operator(as_operator)  # type: ignore[no-any-return]
+    return db.as_service(job)  # type: ignore[no-any-return]
