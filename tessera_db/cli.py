@@ -156,13 +156,14 @@ dsn_option = click.option(
 )
 
 
-def resolve_dsn(dsn: str | None) -> str:
+def resolve_dsn(dsn: str | None, user: str = SUPERUSER) -> str:
+    """The given DSN, else the dev cluster's DSN for ``user``."""
     if dsn:
         return dsn
     cluster = dev_cluster()
     if cluster.exists():
-        return cluster.dsn()
-    raise TesseraError("no database given: pass --dsn, set TESSERA_DSN, or run `tessera-db dev up`")
+        return cluster.dsn(user)
+    raise TesseraError("no database given: pass --dsn (or set the variable --help names), or run `tessera-db dev up`")
 
 
 @main.command()

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+import pytest
 
 A = uuid.UUID("00000000-0000-4000-8000-0000000000a1")
 B = uuid.UUID("00000000-0000-4000-8000-0000000000b1")
@@ -73,3 +74,13 @@ def seed_month(conn: psycopg.Connection[Any]) -> None:
     add_row(conn, A, "a-sep", utc(2026, 9, 30, 23, 59, 59), original="9", actual="1")
     add_row(conn, A, "a-nov", utc(2026, 11, 1, 0, 0), original="9", actual="1")
     add_row(conn, B, "b-1", utc(2026, 10, 10), original="5", actual="1")
+
+
+@pytest.fixture
+def seeded(postgresql: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    """Both tenants and one month of savings rows, committed (shared by the readings and
+    export tests, which import it)."""
+    seed_tenants(postgresql)
+    seed_month(postgresql)
+    postgresql.commit()
+    return postgresql

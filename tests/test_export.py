@@ -23,15 +23,7 @@ from click.testing import CliRunner
 from tessera_db.cli import main
 from tessera_db.commands import savings as savings_cmd
 from tessera_db.db import Database
-from tests.readings_fixtures import A, B, MONTH, OPERATOR, SPONSOR, add_row, seed_month, seed_tenants, utc
-
-
-@pytest.fixture
-def seeded(postgresql: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    seed_tenants(postgresql)
-    seed_month(postgresql)
-    postgresql.commit()
-    return postgresql
+from tests.readings_fixtures import A, B, MONTH, OPERATOR, SPONSOR, add_row, seeded, utc  # noqa: F401 (seeded is a fixture)
 
 
 def export(app_dsn: str, *extra: str, client: Any = A) -> Any:

@@ -28,18 +28,10 @@ from tessera_db.cli import main
 from tessera_db.db import Database
 from tessera_db.errors import InvalidInput, NotFound, PermissionDenied
 from tests.readings_fixtures import (
-    A, B, MONTH, OPERATOR, SNAP_BIG, SNAP_SMALL, SPONSOR, add_row, seed_month, seed_tenants, utc,
+    A, B, MONTH, OPERATOR, SNAP_BIG, SNAP_SMALL, SPONSOR, add_row, seeded, utc,  # noqa: F401 (seeded is a fixture)
 )
 
 ISSUE = "SELECT * FROM tessera.issue_monthly_reading(%s, %s, %s)"
-
-
-@pytest.fixture
-def seeded(postgresql: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    seed_tenants(postgresql)
-    seed_month(postgresql)
-    postgresql.commit()
-    return postgresql
 
 
 def issue(db: Database, client: Any = A, reason: str | None = None, *, as_operator: bool = True) -> dict[str, Any]:

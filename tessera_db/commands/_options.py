@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 import click
 
 from tessera_db.db import Database
-from tessera_db.errors import TesseraError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,15 +55,10 @@ def parse_uuid(_ctx: Any, _param: Any, value: str) -> str:
 
 
 def resolve_app_dsn(dsn: str | None) -> str:
-    """--dsn / $TESSERA_DSN, else the dev cluster's authenticator login."""
-    if dsn:
-        return dsn
-    from tessera_db.cli import dev_cluster
+    """--dsn / $TESSERA_APP_DSN, else the dev cluster's authenticator login."""
+    from tessera_db.cli import resolve_dsn
 
-    cluster = dev_cluster()
-    if cluster.exists():
-        return cluster.dsn("authenticator")
-    raise TesseraError("no database given: pass --dsn, set TESSERA_DSN, or run `tessera-db dev up`")
+    return resolve_dsn(dsn, "authenticator")
 
 
 dsn_option = click.option(

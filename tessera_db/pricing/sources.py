@@ -118,6 +118,16 @@ def _name(entry: Entry, provider: str | None) -> Entry:
     return entry
 
 
+def _finish(entry: Entry, provider: str | None) -> Entry:
+    """The last steps every parser shares: validate prices, then normalise the name
+    (each only while the entry is still accepted)."""
+    if entry.reason is None:
+        _checked(entry)
+    if entry.reason is None:
+        _name(entry, provider)
+    return entry
+
+
 def parse_litellm(data: Mapping[str, Any]) -> Iterator[Entry]:
     """LiteLLM's (and tokencost's) {name: {...}} file."""
     if not isinstance(data, Mapping):
@@ -155,11 +165,7 @@ def parse_litellm(data: Mapping[str, Any]) -> Iterator[Entry]:
             entry.components.update(prices)
             if "above_tier_input" not in prices or "above_tier_output" not in prices:
                 entry.reason = f"tier above {threshold} tokens lacks its input or output price"
-        if entry.reason is None:
-            _checked(entry)
-        if entry.reason is None:
-            _name(entry, provider)
-        yield entry
+        yield _finish(entry, provider)
 
 
 def parse_openrouter(data: Mapping[str, Any]) -> Iterator[Entry]:
@@ -181,11 +187,7 @@ def parse_openrouter(data: Mapping[str, Any]) -> Iterator[Entry]:
         request = pricing.get("request")
         if entry.components and request not in (None, "0") and _is_positive(request):
             entry.reason = f"per-request fee {request!r} is not a per-token price"
-        if entry.reason is None:
-            _checked(entry)
-        if entry.reason is None:
-            _name(entry, None)
-        yield entry
+        yield _finish(entry, None)
 
 
 def _is_positive(raw: Any) -> bool:
