@@ -74,20 +74,27 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 #variable_conflict use_column
 DECLARE
-    known CONSTANT text[] := ARRAY['auto_route', 'prompt_cache_header', 'history_pruning',
-                                   'json_schema_enforcement', 'batch_routing', 'exact_cache',
-                                   'semantic_cache'];
-    mech text[];
+    -- The known mechanics (the mechanic_* columns of tessera.workloads), in C-collation
+    -- order: walking this list yields a stack already sorted and distinct.
+    known CONSTANT text[] := ARRAY['auto_route', 'batch_routing', 'exact_cache', 'history_pruning',
+                                   'json_schema_enforcement', 'prompt_cache_header', 'semantic_cache'];
+    mechanic text;
+    mech text[] := '{}';
+    bad text[] := '{}';
+    tag_column text;
+    tag_kind text;
+    opted_in boolean;
+    looked_up record;
     wl tessera.workloads;
     req tessera.pricing_catalog;
     rte tessera.pricing_catalog;
     key_occurred timestamptz;
     orig numeric;
-    act numeric;
-    bad text;
-    kind text;
     saved tessera.optimize_savings;
 BEGIN
+    -- Hot path: one call per proxied request. Validation below uses plain PL/pgSQL
+    -- expressions, not SQL queries; the only statements are the key claim, one lookup
+    -- (workload and both snapshots) and the insert (see docs/benchmarks.md).
     IF p_client_id IS NULL OR p_workload_id IS NULL OR p_request_id IS NULL OR p_occurred_at IS NULL
        OR p_requested_provider IS NULL OR p_requested_model IS NULL
        OR p_routed_provider IS NULL OR p_routed_model IS NULL OR p_uncached_input_tokens IS NULL THEN
@@ -116,62 +123,88 @@ BEGIN
     END IF;
 
     -- Mechanics: known, then normalised (sorted, distinct).
-    SELECT pg_catalog.string_agg(m, ', ') INTO bad
-      FROM pg_catalog.unnest(COALESCE(p_mechanics, '{}')) AS u (m) WHERE m IS NULL OR m <> ALL (known);
-    IF bad IS NOT NULL OR EXISTS (SELECT 1 FROM pg_catalog.unnest(COALESCE(p_mechanics, '{}')) AS u (m) WHERE m IS NULL) THEN
-        RAISE EXCEPTION 'unknown mechanic(s): %; known: %', COALESCE(bad, 'NULL'), pg_catalog.array_to_string(known, ', ')
+    FOREACH mechanic IN ARRAY COALESCE(p_mechanics, '{}') LOOP
+        IF mechanic IS NULL OR mechanic <> ALL (known) THEN
+            bad := bad || COALESCE(mechanic, 'NULL');
+        END IF;
+    END LOOP;
+    IF pg_catalog.cardinality(bad) > 0 THEN
+        RAISE EXCEPTION 'unknown mechanic(s): %; known: %', pg_catalog.array_to_string(bad, ', '),
+                        pg_catalog.array_to_string(known, ', ')
             USING ERRCODE = 'check_violation', CONSTRAINT = 'optimize_savings_mechanics_known',
                   TABLE = 'optimize_savings', SCHEMA = 'tessera';
     END IF;
-    mech := ARRAY(SELECT DISTINCT m COLLATE "C" FROM pg_catalog.unnest(COALESCE(p_mechanics, '{}')) AS u (m) ORDER BY 1);
-
-    -- Tags: no personal data.
-    FOR bad, kind IN SELECT t.col, tessera_private.tag_pii_kind(t.val)
-                       FROM (VALUES ('feature_tag', p_feature_tag), ('customer_tag', p_customer_tag)) AS t (col, val)
-                      WHERE tessera_private.tag_pii_kind(t.val) IS NOT NULL LOOP
-        RAISE EXCEPTION '% looks like % (we never store end-user personal data)', bad,
-            CASE kind WHEN 'email' THEN 'an email address' WHEN 'phone' THEN 'a phone number'
-                      ELSE 'a payment card number' END
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'optimize_savings_' || bad || '_not_pii',
-                  TABLE = 'optimize_savings', SCHEMA = 'tessera';
+    FOREACH mechanic IN ARRAY known LOOP
+        IF mechanic = ANY (p_mechanics) THEN
+            mech := mech || mechanic;
+        END IF;
     END LOOP;
 
+    -- Tags: no personal data.
+    FOREACH tag_column IN ARRAY ARRAY['feature_tag', 'customer_tag'] LOOP
+        tag_kind := CASE WHEN tag_column = 'feature_tag' AND p_feature_tag IS NOT NULL
+                              THEN tessera_private.tag_pii_kind(p_feature_tag)
+                         WHEN tag_column = 'customer_tag' AND p_customer_tag IS NOT NULL
+                              THEN tessera_private.tag_pii_kind(p_customer_tag) END;
+        IF tag_kind IS NOT NULL THEN
+            RAISE EXCEPTION '% looks like % (we never store end-user personal data)', tag_column,
+                CASE tag_kind WHEN 'email' THEN 'an email address' WHEN 'phone' THEN 'a phone number'
+                              ELSE 'a payment card number' END
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'optimize_savings_' || tag_column || '_not_pii',
+                      TABLE = 'optimize_savings', SCHEMA = 'tessera';
+        END IF;
+    END LOOP;
+
+    -- One statement reads the workload and the snapshots in force at occurred_at (a late
+    -- measurement is priced at the version in force then, closed or not: policy
+    -- pricing_catalog_select_definer_recording). Each is checked below, in this order.
+    SELECT w AS wl, req_p AS req, rte_p AS rte INTO looked_up
+      FROM (SELECT) AS one
+      LEFT JOIN tessera.workloads AS w
+             ON w.client_id = p_client_id AND w.workload_id = p_workload_id
+      LEFT JOIN tessera.pricing_catalog AS req_p
+             ON req_p.provider = p_requested_provider AND req_p.model = p_requested_model
+            AND req_p.effective_from <= p_occurred_at
+            AND (req_p.effective_to IS NULL OR p_occurred_at < req_p.effective_to)
+      LEFT JOIN tessera.pricing_catalog AS rte_p
+             ON rte_p.provider = p_routed_provider AND rte_p.model = p_routed_model
+            AND rte_p.effective_from <= p_occurred_at
+            AND (rte_p.effective_to IS NULL OR p_occurred_at < rte_p.effective_to);
+    wl := looked_up.wl;
+    req := looked_up.req;
+    rte := looked_up.rte;
+
     -- The workload: this client's, and opted in to every mechanic that fired.
-    SELECT * INTO wl FROM tessera.workloads AS w
-     WHERE w.client_id = p_client_id AND w.workload_id = p_workload_id;
-    IF NOT FOUND THEN
+    IF wl.workload_id IS NULL THEN
         RAISE EXCEPTION 'workload % does not belong to client %', p_workload_id, p_client_id
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'optimize_savings_workload_fkey',
                   TABLE = 'optimize_savings', SCHEMA = 'tessera';
     END IF;
-    SELECT pg_catalog.string_agg(m, ', ') INTO bad
-      FROM pg_catalog.unnest(mech) AS u (m)
-     WHERE NOT CASE m
-               WHEN 'auto_route' THEN wl.mechanic_auto_route
-               WHEN 'prompt_cache_header' THEN wl.mechanic_prompt_cache_header
-               WHEN 'history_pruning' THEN wl.mechanic_history_pruning
-               WHEN 'json_schema_enforcement' THEN wl.mechanic_json_schema_enforcement
-               WHEN 'batch_routing' THEN wl.mechanic_batch_routing
-               WHEN 'exact_cache' THEN wl.mechanic_exact_cache
-               WHEN 'semantic_cache' THEN wl.mechanic_semantic_cache
-           END;
-    IF bad IS NOT NULL THEN
-        RAISE EXCEPTION 'workload % has not opted in to mechanic(s): %', p_workload_id, bad
+    FOREACH mechanic IN ARRAY mech LOOP
+        opted_in := CASE mechanic
+                        WHEN 'auto_route' THEN wl.mechanic_auto_route
+                        WHEN 'prompt_cache_header' THEN wl.mechanic_prompt_cache_header
+                        WHEN 'history_pruning' THEN wl.mechanic_history_pruning
+                        WHEN 'json_schema_enforcement' THEN wl.mechanic_json_schema_enforcement
+                        WHEN 'batch_routing' THEN wl.mechanic_batch_routing
+                        WHEN 'exact_cache' THEN wl.mechanic_exact_cache
+                        WHEN 'semantic_cache' THEN wl.mechanic_semantic_cache
+                    END;
+        IF NOT opted_in THEN
+            bad := bad || mechanic;
+        END IF;
+    END LOOP;
+    IF pg_catalog.cardinality(bad) > 0 THEN
+        RAISE EXCEPTION 'workload % has not opted in to mechanic(s): %', p_workload_id,
+                        pg_catalog.array_to_string(bad, ', ')
             USING ERRCODE = 'insufficient_privilege', TABLE = 'optimize_savings', SCHEMA = 'tessera';
     END IF;
 
-    -- The snapshots in force at occurred_at.
-    SELECT * INTO req FROM tessera.pricing_catalog AS p
-     WHERE p.provider = p_requested_provider AND p.model = p_requested_model
-       AND p.effective_from <= p_occurred_at AND (p.effective_to IS NULL OR p_occurred_at < p.effective_to);
-    IF NOT FOUND THEN
+    IF req.pricing_snapshot_id IS NULL THEN
         RAISE EXCEPTION 'no price in force for requested model %/% at %', p_requested_provider, p_requested_model, p_occurred_at
             USING ERRCODE = 'no_data_found', TABLE = 'pricing_catalog', SCHEMA = 'tessera';
     END IF;
-    SELECT * INTO rte FROM tessera.pricing_catalog AS p
-     WHERE p.provider = p_routed_provider AND p.model = p_routed_model
-       AND p.effective_from <= p_occurred_at AND (p.effective_to IS NULL OR p_occurred_at < p.effective_to);
-    IF NOT FOUND THEN
+    IF rte.pricing_snapshot_id IS NULL THEN
         RAISE EXCEPTION 'no price in force for routed model %/% at %', p_routed_provider, p_routed_model, p_occurred_at
             USING ERRCODE = 'no_data_found', TABLE = 'pricing_catalog', SCHEMA = 'tessera';
     END IF;
@@ -179,10 +212,6 @@ BEGIN
     orig := tessera_private.request_cost(req, p_uncached_input_tokens, COALESCE(p_cache_read_input_tokens, 0),
                 COALESCE(p_cache_write_5m_input_tokens, 0), COALESCE(p_cache_write_1h_input_tokens, 0),
                 COALESCE(p_output_tokens, 0), p_reasoning_tokens, COALESCE(p_batch, false));
-    act := CASE WHEN mech && ARRAY['exact_cache', 'semantic_cache'] THEN 0 ELSE tessera_private.request_cost(rte, p_uncached_input_tokens,
-               COALESCE(p_cache_read_input_tokens, 0), COALESCE(p_cache_write_5m_input_tokens, 0),
-               COALESCE(p_cache_write_1h_input_tokens, 0), COALESCE(p_output_tokens, 0), p_reasoning_tokens,
-               COALESCE(p_batch, false)) END;
 
     INSERT INTO tessera.optimize_savings AS s (
         client_id, workload_id, request_id, occurred_at, requested_provider, requested_model,
@@ -196,14 +225,29 @@ BEGIN
         p_routed_provider, p_routed_model, req.pricing_snapshot_id, rte.pricing_snapshot_id,
         p_uncached_input_tokens, COALESCE(p_cache_read_input_tokens, 0), COALESCE(p_cache_write_5m_input_tokens, 0),
         COALESCE(p_cache_write_1h_input_tokens, 0), COALESCE(p_output_tokens, 0), p_reasoning_tokens,
-        p_reported_input_tokens, p_reported_output_tokens, COALESCE(p_batch, false), orig, act, mech,
-        p_finish_reason, p_feature_tag, p_customer_tag)
+        p_reported_input_tokens, p_reported_output_tokens, COALESCE(p_batch, false), orig,
+        CASE WHEN mech && ARRAY['exact_cache', 'semantic_cache'] THEN 0
+             WHEN rte.pricing_snapshot_id = req.pricing_snapshot_id THEN orig
+             ELSE tessera_private.request_cost(rte, p_uncached_input_tokens,
+                      COALESCE(p_cache_read_input_tokens, 0), COALESCE(p_cache_write_5m_input_tokens, 0),
+                      COALESCE(p_cache_write_1h_input_tokens, 0), COALESCE(p_output_tokens, 0),
+                      p_reasoning_tokens, COALESCE(p_batch, false)) END,
+        mech, p_finish_reason, p_feature_tag, p_customer_tag)
     RETURNING * INTO saved;
 
     PERFORM pg_catalog.set_config('tessera.recording_client_id', '', true);
-    RETURN QUERY SELECT saved.client_id, saved.request_id, saved.occurred_at, saved.recorded_at,
-                        saved.requested_snapshot_id, saved.routed_snapshot_id, saved.original_cost_usd,
-                        saved.actual_cost_usd, saved.savings_usd, saved.mechanics, false;
+    client_id := saved.client_id;
+    request_id := saved.request_id;
+    occurred_at := saved.occurred_at;
+    recorded_at := saved.recorded_at;
+    requested_snapshot_id := saved.requested_snapshot_id;
+    routed_snapshot_id := saved.routed_snapshot_id;
+    original_cost_usd := saved.original_cost_usd;
+    actual_cost_usd := saved.actual_cost_usd;
+    savings_usd := saved.savings_usd;
+    mechanics := saved.mechanics;
+    replayed := false;
+    RETURN NEXT;
 END
 $function$;
 

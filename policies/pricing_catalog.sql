@@ -6,7 +6,8 @@
 --   tessera_proxy      nothing directly; the ledger's definer function reads prices
 --   owner (definer functions: publish_price, the ledger's record_request)
 --                      open or not-yet-ended rows only; insert open rows; close an open
---                      row at now or later. History already closed is invisible to them.
+--                      row at now or later. History already closed is invisible to them,
+--                      except to record_request while it records (late measurements).
 --   everyone, owner and superusers included: the guard triggers below.
 ALTER TABLE tessera.pricing_catalog ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tessera.pricing_catalog FORCE ROW LEVEL SECURITY;
@@ -21,6 +22,15 @@ CREATE POLICY pricing_catalog_select_operator_or_sponsor ON tessera.pricing_cata
 CREATE POLICY pricing_catalog_select_definer_current ON tessera.pricing_catalog
     FOR SELECT TO tessera_owner
     USING (effective_to IS NULL OR effective_to >= now());
+
+-- tessera.record_request prices a measurement at the version in force when the request
+-- happened, and a late measurement (spooled by the proxy during an outage and replayed)
+-- can fall in a period that has closed since. While it records (the transaction-local
+-- tessera.recording_client_id is set) it may read every version: prices are public
+-- reference data, and the catalog's history is exactly what it must price against.
+CREATE POLICY pricing_catalog_select_definer_recording ON tessera.pricing_catalog
+    FOR SELECT TO tessera_owner
+    USING ((SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')) IS NOT NULL);
 
 CREATE POLICY pricing_catalog_insert_definer_open ON tessera.pricing_catalog
     FOR INSERT TO tessera_owner

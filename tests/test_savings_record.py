@@ -120,6 +120,30 @@ def test_price_change_after_recording_leaves_the_row_unchanged(proxy, postgresql
     assert later["requested_snapshot_id"] != before["requested_snapshot_id"]
 
 
+def test_late_measurement_is_priced_at_the_closed_version_in_force_then(proxy, postgresql):
+    # A measurement spooled during an outage and replayed after a price change: it is
+    # priced at the version in force when the request happened, now closed.
+    postgresql.execute("SELECT tessera.publish_price('anthropic', 'big', 0.00009, 0.00009)")
+    postgresql.commit()
+    old, new = postgresql.execute(
+        "SELECT pricing_snapshot_id FROM tessera.pricing_catalog WHERE model = 'big'"
+        " ORDER BY effective_from").fetchall()
+    late = _rec(proxy, "late", occurred_at=NOW)
+    assert late["requested_snapshot_id"] == old[0] != new[0]
+    assert late["original_cost_usd"] == D("0.006")
+    # The widened read is the recording function's only: the proxy still reads nothing,
+    # and outside record_request the owner's definer functions see open versions only.
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        proxy.execute("SELECT 1 FROM tessera.pricing_catalog")
+    with postgresql.transaction():
+        postgresql.execute("SET LOCAL ROLE tessera_owner")
+        seen = postgresql.execute("SELECT count(*) FROM tessera.pricing_catalog WHERE model = 'big'").fetchone()
+        postgresql.execute("SELECT set_config('tessera.recording_client_id', %s, true)", (str(A),))
+        recording = postgresql.execute(
+            "SELECT count(*) FROM tessera.pricing_catalog WHERE model = 'big'").fetchone()
+    assert (seen[0], recording[0]) == (1, 2)
+
+
 def test_cached_tokens_cannot_be_counted_twice(proxy, postgresql):
     # OpenAI-style mistake: prompt_tokens (incl. 800 cached) passed as uncached.
     t = TokenBuckets(uncached_input_tokens=1000, cache_read_input_tokens=800, output_tokens=10,
