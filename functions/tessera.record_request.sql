@@ -38,9 +38,16 @@
 --     REFUSED with P0002 naming it: we never guess (e.g. charging cache reads at the
 --     input price overstates savings from caching).
 --   cost = sum(tokens x price), exact numeric, no rounding.
---   original_cost_usd prices the buckets at the requested model's snapshot;
---   actual_cost_usd at the routed model's snapshot, except that a Tessera cache hit
---   (exact_cache or semantic_cache fired) made no provider call: actual_cost_usd = 0.
+--   original_cost_usd is the counterfactual: the request without Tessera. It prices the
+--   buckets at the requested model's snapshot, except that when Tessera itself turned
+--   on a cheaper way of paying for the same tokens, the original did not have it:
+--     prompt_cache_header fired -> every prompt token at the uncached input price (no
+--       cache reads, no cache-write premium);
+--     batch_routing fired       -> real-time prices (and p_batch must be true, 23514).
+--   actual_cost_usd prices the buckets as sent, at the routed model's snapshot, except
+--   that a Tessera cache hit (exact_cache or semantic_cache fired) made no provider
+--   call: actual_cost_usd = 0. history_pruning's saving is not credited: the proxy
+--   does not report the pre-pruning prompt size, and we never guess it.
 -- Rows are never re-priced: they keep the snapshot ids and costs they were written with.
 CREATE FUNCTION tessera.record_request(
     p_client_id                   uuid,
@@ -90,6 +97,8 @@ DECLARE
     rte tessera.pricing_catalog;
     key_occurred timestamptz;
     orig numeric;
+    cache_credit boolean;
+    batch_credit boolean;
     saved tessera.optimize_savings;
 BEGIN
     -- Hot path: one call per proxied request. Validation below uses plain PL/pgSQL
@@ -209,9 +218,23 @@ BEGIN
             USING ERRCODE = 'no_data_found', TABLE = 'pricing_catalog', SCHEMA = 'tessera';
     END IF;
 
-    orig := tessera_private.request_cost(req, p_uncached_input_tokens, COALESCE(p_cache_read_input_tokens, 0),
-                COALESCE(p_cache_write_5m_input_tokens, 0), COALESCE(p_cache_write_1h_input_tokens, 0),
-                COALESCE(p_output_tokens, 0), p_reasoning_tokens, COALESCE(p_batch, false));
+    -- original_cost_usd is what the request would have cost without Tessera: the requested
+    -- model, and no prompt caching or batching that Tessera itself switched on.
+    cache_credit := 'prompt_cache_header' = ANY (mech);
+    batch_credit := 'batch_routing' = ANY (mech);
+    IF batch_credit AND NOT COALESCE(p_batch, false) THEN
+        RAISE EXCEPTION 'batch_routing fired but the request was not priced as a batch (p_batch is false)'
+            USING ERRCODE = 'check_violation', TABLE = 'optimize_savings', SCHEMA = 'tessera';
+    END IF;
+    orig := tessera_private.request_cost(req,
+                CASE WHEN cache_credit
+                     THEN p_uncached_input_tokens + COALESCE(p_cache_read_input_tokens, 0)
+                          + COALESCE(p_cache_write_5m_input_tokens, 0) + COALESCE(p_cache_write_1h_input_tokens, 0)
+                     ELSE p_uncached_input_tokens END,
+                CASE WHEN cache_credit THEN 0 ELSE COALESCE(p_cache_read_input_tokens, 0) END,
+                CASE WHEN cache_credit THEN 0 ELSE COALESCE(p_cache_write_5m_input_tokens, 0) END,
+                CASE WHEN cache_credit THEN 0 ELSE COALESCE(p_cache_write_1h_input_tokens, 0) END,
+                COALESCE(p_output_tokens, 0), p_reasoning_tokens, COALESCE(p_batch, false) AND NOT batch_credit);
 
     INSERT INTO tessera.optimize_savings AS s (
         client_id, workload_id, request_id, occurred_at, requested_provider, requested_model,
@@ -227,7 +250,8 @@ BEGIN
         COALESCE(p_cache_write_1h_input_tokens, 0), COALESCE(p_output_tokens, 0), p_reasoning_tokens,
         p_reported_input_tokens, p_reported_output_tokens, COALESCE(p_batch, false), orig,
         CASE WHEN mech && ARRAY['exact_cache', 'semantic_cache'] THEN 0
-             WHEN rte.pricing_snapshot_id = req.pricing_snapshot_id THEN orig
+             WHEN rte.pricing_snapshot_id = req.pricing_snapshot_id AND NOT (cache_credit OR batch_credit)
+                  THEN orig
              ELSE tessera_private.request_cost(rte, p_uncached_input_tokens,
                       COALESCE(p_cache_read_input_tokens, 0), COALESCE(p_cache_write_5m_input_tokens, 0),
                       COALESCE(p_cache_write_1h_input_tokens, 0), COALESCE(p_output_tokens, 0),

@@ -63,7 +63,13 @@ def test_cache_components_reasoning_batch_and_tier(proxy):
                mechanics=("prompt_cache_header",))
     want = (100 * BIG["input"] + 1000 * BIG["cache_read"] + 10 * BIG["cw5m"] + 20 * BIG["cw1h"]
             + 80 * BIG["output"])
-    assert row["original_cost_usd"] == want == D("0.0019575") and row["actual_cost_usd"] == want
+    assert row["actual_cost_usd"] == want == D("0.0019575")
+    # Tessera turned the prompt cache on: without it, all 1,130 prompt tokens were input.
+    assert row["original_cost_usd"] == 1130 * BIG["input"] + 80 * BIG["output"]
+    # The client's own caching (no Tessera mechanic) is no saving of ours.
+    row = _rec(proxy, "own-cache", requested=("anthropic", "big"), routed=("anthropic", "big"), tokens=t,
+               mechanics=())
+    assert row["original_cost_usd"] == row["actual_cost_usd"] == want and row["savings_usd"] == 0
 
     row = _rec(proxy, "batch", routed=("anthropic", "big"), batch=True, mechanics=())
     assert row["original_cost_usd"] == 1000 * BIG["batch_in"] + 200 * BIG["batch_out"] == D("0.003")
@@ -76,6 +82,17 @@ def test_cache_components_reasoning_batch_and_tier(proxy):
     t = TokenBuckets(uncached_input_tokens=200000)
     assert _rec(proxy, "at-tier", routed=("anthropic", "big"), tokens=t, mechanics=())["original_cost_usd"] \
         == 200000 * BIG["input"]
+
+
+def test_batch_routing_saves_the_batch_discount(proxy, postgresql):
+    postgresql.execute("UPDATE tessera.workloads SET mechanic_batch_routing = true WHERE workload_id = %s", (WL[A],))
+    postgresql.commit()
+    row = _rec(proxy, "routed-to-batch", routed=("anthropic", "big"), batch=True, mechanics=("batch_routing",))
+    assert row["original_cost_usd"] == 1000 * BIG["input"] + 200 * BIG["output"]
+    assert row["actual_cost_usd"] == 1000 * BIG["batch_in"] + 200 * BIG["batch_out"]
+    with pytest.raises(InvalidInput, match="batch_routing fired but the request was not priced as a batch"):
+        _rec(proxy, "not-batched", routed=("anthropic", "big"), batch=False, mechanics=("batch_routing",))
+    assert _count(postgresql) == 1
 
 
 def test_tessera_cache_hit_costs_nothing(proxy):

@@ -4,8 +4,9 @@
 --    as SQL functions with SET search_path they were never inlined, so the CHECK
 --    constraints of tessera.optimize_savings re-planned their bodies on every INSERT.
 -- 2. tessera.record_request: validation in plain PL/pgSQL expressions, one lookup for the
---    workload and both snapshots, the routed cost computed once; same signature, results
---    and errors.
+--    workload and both snapshots, the routed cost computed once; same signature. And
+--    original_cost_usd becomes the counterfactual without Tessera: prompt_cache_header
+--    fired -> prompt priced as uncached input; batch_routing fired -> real-time prices.
 -- 3. Policy pricing_catalog_select_definer_recording: while record_request records, it
 --    may price a late measurement at a price version that has closed since.
 
@@ -109,6 +110,8 @@ DECLARE
     rte tessera.pricing_catalog;
     key_occurred timestamptz;
     orig numeric;
+    cache_credit boolean;
+    batch_credit boolean;
     saved tessera.optimize_savings;
 BEGIN
     -- Hot path: one call per proxied request. Validation below uses plain PL/pgSQL
@@ -228,9 +231,23 @@ BEGIN
             USING ERRCODE = 'no_data_found', TABLE = 'pricing_catalog', SCHEMA = 'tessera';
     END IF;
 
-    orig := tessera_private.request_cost(req, p_uncached_input_tokens, COALESCE(p_cache_read_input_tokens, 0),
-                COALESCE(p_cache_write_5m_input_tokens, 0), COALESCE(p_cache_write_1h_input_tokens, 0),
-                COALESCE(p_output_tokens, 0), p_reasoning_tokens, COALESCE(p_batch, false));
+    -- original_cost_usd is what the request would have cost without Tessera: the requested
+    -- model, and no prompt caching or batching that Tessera itself switched on.
+    cache_credit := 'prompt_cache_header' = ANY (mech);
+    batch_credit := 'batch_routing' = ANY (mech);
+    IF batch_credit AND NOT COALESCE(p_batch, false) THEN
+        RAISE EXCEPTION 'batch_routing fired but the request was not priced as a batch (p_batch is false)'
+            USING ERRCODE = 'check_violation', TABLE = 'optimize_savings', SCHEMA = 'tessera';
+    END IF;
+    orig := tessera_private.request_cost(req,
+                CASE WHEN cache_credit
+                     THEN p_uncached_input_tokens + COALESCE(p_cache_read_input_tokens, 0)
+                          + COALESCE(p_cache_write_5m_input_tokens, 0) + COALESCE(p_cache_write_1h_input_tokens, 0)
+                     ELSE p_uncached_input_tokens END,
+                CASE WHEN cache_credit THEN 0 ELSE COALESCE(p_cache_read_input_tokens, 0) END,
+                CASE WHEN cache_credit THEN 0 ELSE COALESCE(p_cache_write_5m_input_tokens, 0) END,
+                CASE WHEN cache_credit THEN 0 ELSE COALESCE(p_cache_write_1h_input_tokens, 0) END,
+                COALESCE(p_output_tokens, 0), p_reasoning_tokens, COALESCE(p_batch, false) AND NOT batch_credit);
 
     INSERT INTO tessera.optimize_savings AS s (
         client_id, workload_id, request_id, occurred_at, requested_provider, requested_model,
@@ -246,7 +263,8 @@ BEGIN
         COALESCE(p_cache_write_1h_input_tokens, 0), COALESCE(p_output_tokens, 0), p_reasoning_tokens,
         p_reported_input_tokens, p_reported_output_tokens, COALESCE(p_batch, false), orig,
         CASE WHEN mech && ARRAY['exact_cache', 'semantic_cache'] THEN 0
-             WHEN rte.pricing_snapshot_id = req.pricing_snapshot_id THEN orig
+             WHEN rte.pricing_snapshot_id = req.pricing_snapshot_id AND NOT (cache_credit OR batch_credit)
+                  THEN orig
              ELSE tessera_private.request_cost(rte, p_uncached_input_tokens,
                       COALESCE(p_cache_read_input_tokens, 0), COALESCE(p_cache_write_5m_input_tokens, 0),
                       COALESCE(p_cache_write_1h_input_tokens, 0), COALESCE(p_output_tokens, 0),
