@@ -89,4 +89,65 @@ SET ROLE tessera_owner;
 \ir policies/monthly_readings.sql
 \ir policies/reading_share_tokens.sql
 
+-- Audit log (issue 5): append-only, hash-stamped audit_events; break-glass; auth failures
+\ir functions/tessera_private.create_monthly_partitions.sql
+\ir functions/tessera_private.prompt_fingerprint_v1_is_valid.sql
+\ir functions/tessera_private.stamp_audit_event.sql
+\ir schema/90_audit_events.sql
+\ir functions/tessera_private.audit_content_hash.sql
+\ir functions/tessera_private.write_audit_event.sql
+\ir functions/tessera_private.break_glass_reason.sql
+\ir functions/tessera_private.audit_row_change.sql
+\ir functions/tessera_private.apply_audit_coverage.sql
+\ir functions/tessera.break_glass.sql
+\ir functions/tessera.break_glass_publish_price.sql
+\ir functions/tessera.record_auth_failure.sql
+\ir policies/audit_events.sql
+
+-- Audit checkpoints (issue 5): signed Merkle checkpoints, the sealer's functions
+\ir schema/91_audit_checkpoints.sql
+\ir functions/tessera.audit_latest_checkpoint.sql
+\ir functions/tessera.audit_sealable_leaves.sql
+\ir functions/tessera.audit_append_checkpoint.sql
+\ir policies/audit_checkpoints.sql
+
+-- Keys, settlement secrets, exact cache and worker config (issue 6)
+\ir functions/tessera_private.guard_api_key_update.sql
+\ir functions/tessera_private.guard_batch_transition.sql
+\ir functions/tessera_private.destroy_batch_secret.sql
+\ir functions/tessera_private.worker_config_changed.sql
+\ir schema/92_api_keys.sql
+\ir schema/93_api_key_failures.sql
+\ir schema/94_batches.sql
+\ir schema/95_batch_secrets.sql
+\ir schema/96_cache_entries.sql
+\ir schema/97_workload_settings.sql
+\ir functions/tessera_private.record_api_key_failure.sql
+\ir functions/tessera.create_api_key.sql
+\ir functions/tessera.revoke_api_key.sql
+\ir functions/tessera.rotate_api_key.sql
+\ir functions/tessera.verify_api_key.sql
+\ir functions/tessera.create_batch.sql
+\ir functions/tessera.transition_batch.sql
+\ir functions/tessera.store_batch_secret.sql
+\ir functions/tessera.open_batch_secret.sql
+\ir functions/tessera.batch_secrets_to_reseal.sql
+\ir functions/tessera.reseal_batch_secret.sql
+\ir functions/tessera.cache_lookup.sql
+\ir functions/tessera.cache_put.sql
+\ir functions/tessera.flush_cache.sql
+\ir functions/tessera.set_exact_cache_ttl.sql
+\ir functions/tessera.worker_config.sql
+\ir functions/tessera.sweep.sql
+\ir policies/api_keys.sql
+\ir policies/api_key_failures.sql
+\ir policies/batches.sql
+\ir policies/batch_secrets.sql
+\ir policies/cache_entries.sql
+\ir policies/workload_settings.sql
+
+-- Audit coverage (issue 5): the one list of audited / exempt tables; it attaches the
+-- audit triggers, so it stays LAST, after every table it names.
+\ir functions/tessera_private.audit_coverage.sql
+
 RESET ROLE;

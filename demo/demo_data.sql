@@ -158,3 +158,76 @@ SELECT r.client_id, 'a3000000-0000-4000-8000-000000000001', r.month, r.version,
  ORDER BY r.month, r.version
  LIMIT 1
 ON CONFLICT DO NOTHING;
+
+-- audit log (issue 5) -----------------------------------------------------------------
+-- Every insert above already wrote its audit event (the audit triggers of
+-- functions/tessera_private.audit_coverage.sql), with actor service_role / demo-loader
+-- and one request id for the whole load. Added here: one break-glass window opened by
+-- the operator (the reviewed slice: SELECT * FROM tessera.break_glass_events) and one
+-- failed key verification and one rate-limit refusal from the proxy's point of view.
+-- Guarded by the demo reason / detail: loading again adds nothing.
+DO $demo_audit$
+DECLARE
+    saved_claims text := pg_catalog.current_setting('request.jwt.claims', true);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM tessera.audit_events
+                    WHERE action = 'break_glass' AND reason LIKE 'Demo:%') THEN
+        -- Act as the operator for one call (the loader's login may switch to
+        -- authenticated, like the portal does), then back to the loader.
+        PERFORM pg_catalog.set_config('role', 'authenticated', true);
+        PERFORM pg_catalog.set_config('request.jwt.claims',
+            '{"email": "ops@tessera.example", "sub": "ops@tessera.example", "role": "authenticated"}', true);
+        PERFORM tessera.break_glass(
+            'Demo: the price importer is down and a provider cut prices today; hand-publishing one correction (INC-0001).',
+            'publish_price');
+        PERFORM pg_catalog.set_config('role', 'service_role', true);
+        PERFORM pg_catalog.set_config('request.jwt.claims', saved_claims, true);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM tessera.audit_events
+                    WHERE entity = 'auth' AND after ->> 'detail' LIKE 'demo:%') THEN
+        PERFORM tessera.record_auth_failure('auth_failure', 'tk_…9f3a', '203.0.113.42', 'demo: revoked key presented');
+        PERFORM tessera.record_auth_failure('rate_limited', NULL, '203.0.113.42', 'demo: 20 failures in 60 s from this address');
+    END IF;
+END
+$demo_audit$;
+
+-- keys, settlement secrets, exact cache, worker config (issue 6) ------------------------
+-- API keys are made the one way they can be, by a sponsor through
+-- tessera.create_api_key (the database generates them; the raw keys of this demo are
+-- discarded, so no working demo key exists anywhere: make your own with `tessera-db keys
+-- create`). Acme: a live proxy+cache key, and an old key rotated away (revoked, with
+-- replaced_by). Globex: a batch key scoped to code-review, which opts in to
+-- batch_routing here. Initech's kill switch is engaged (demo block above), so its
+-- worker config is pure pass-through. workload_settings rows exist already: every
+-- workload insert drew a config version (trigger workloads_worker_config_changed); Acme's
+-- support-bot gets a 3-day cache TTL. Batches, sealed secrets, cache entries and key
+-- failures need the proxy and settlement logins: `tessera-db dev up` adds them
+-- afterwards (tessera_db.demo.load_proxy_side), sealing the demo secret to a demo key
+-- kept in .tessera/ (git-ignored); no secret or key is in this file.
+-- Guarded by the demo key names: loading again adds nothing.
+DO $demo_keys$
+DECLARE
+    saved_claims text := pg_catalog.current_setting('request.jwt.claims', true);
+    old_key uuid;
+BEGIN
+    UPDATE tessera.workloads SET mechanic_batch_routing = true
+     WHERE client_id = 'b0000000-0000-4000-8000-000000000002'
+       AND workload_id = 'b1000000-0000-4000-8000-000000000001' AND NOT mechanic_batch_routing;
+    IF NOT EXISTS (SELECT 1 FROM tessera.api_keys WHERE name LIKE 'demo-%') THEN
+        PERFORM pg_catalog.set_config('role', 'authenticated', true);
+        PERFORM pg_catalog.set_config('request.jwt.claims',
+            '{"email": "alice@acme.example", "sub": "alice@acme.example", "role": "authenticated"}', true);
+        SELECT k.api_key_id INTO old_key
+          FROM tessera.create_api_key('a0000000-0000-4000-8000-000000000001', '{proxy,cache}', 'demo-production') AS k;
+        PERFORM tessera.rotate_api_key('a0000000-0000-4000-8000-000000000001', old_key, interval '365 days');
+        PERFORM tessera.set_exact_cache_ttl('a0000000-0000-4000-8000-000000000001',
+                                            'a1000000-0000-4000-8000-000000000001', interval '3 days');
+        PERFORM pg_catalog.set_config('request.jwt.claims',
+            '{"email": "bob@globex.example", "sub": "bob@globex.example", "role": "authenticated"}', true);
+        PERFORM tessera.create_api_key('b0000000-0000-4000-8000-000000000002', '{proxy,batch}', 'demo-batch-jobs',
+                                       'b1000000-0000-4000-8000-000000000001', interval '90 days');
+        PERFORM pg_catalog.set_config('role', 'service_role', true);
+        PERFORM pg_catalog.set_config('request.jwt.claims', saved_claims, true);
+    END IF;
+END
+$demo_keys$;

@@ -40,6 +40,16 @@ CREATE POLICY clients_update_definer_for_caller ON tessera.clients
     WITH CHECK ((SELECT tessera_private.is_operator())
                 OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
 
+-- [issue 6, worker config / batches / cache] The proxy- and settlement-facing SECURITY
+-- DEFINER functions (tessera.worker_config, create_batch, cache_lookup, cache_put) read
+-- the client's kill switch. They run as tessera_owner, and carry no JWT: this policy
+-- admits only the one client named by the transaction-local setting
+-- tessera.recording_client_id, which those functions set from their argument and clear
+-- afterwards (the same setting that admits that client's workloads, policies/workloads.sql).
+CREATE POLICY clients_select_definer_recording ON tessera.clients
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+
 -- Privileges for authenticated: rows are narrowed by the policies above.
 GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.clients TO authenticated;
 

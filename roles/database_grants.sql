@@ -5,7 +5,7 @@ DO $grants$
 BEGIN
     EXECUTE pg_catalog.format('GRANT CONNECT, CREATE ON DATABASE %I TO tessera_owner', current_database());
     EXECUTE pg_catalog.format(
-        'GRANT CONNECT ON DATABASE %I TO authenticator, tessera_proxy, tessera_settlement',
+        'GRANT CONNECT ON DATABASE %I TO authenticator, tessera_proxy, tessera_settlement, tessera_sealer',
         current_database());
 END
 $grants$;

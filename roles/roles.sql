@@ -29,6 +29,8 @@ BEGIN
              'The proxy worker: may only call the write functions it needs, reads nothing back beyond what they return.'),
             ('tessera_settlement',   true,  false,     true,
              'The batch settlement job: may only call the settlement functions.'),
+            ('tessera_sealer',       true,  false,     true,
+             'The audit sealer (tessera-db audit seal): may only call the three audit sealing functions; holds no table privilege.'),
             ('authenticator',        true,  false,     false,
              'The API login role: NOINHERIT, holds no privilege of its own and can only SET ROLE into anon, authenticated or service_role.')
         ) AS t(rolname, can_login, bypass_rls, inherit, why)
@@ -86,9 +88,11 @@ BEGIN
         SELECT m.roleid::regrole::text AS granted, m.member::regrole::text AS member
           FROM pg_catalog.pg_auth_members m
          WHERE m.member::regrole::text IN ('anon', 'authenticated', 'service_role', 'tessera_owner',
-                                           'tessera_proxy', 'tessera_settlement', 'authenticator')
+                                           'tessera_proxy', 'tessera_settlement', 'tessera_sealer',
+                                           'authenticator')
            AND (m.roleid::regrole::text IN ('anon', 'authenticated', 'service_role', 'tessera_owner',
-                                            'tessera_proxy', 'tessera_settlement', 'authenticator')
+                                            'tessera_proxy', 'tessera_settlement', 'tessera_sealer',
+                                            'authenticator')
                 OR m.roleid::regrole::text LIKE 'pg\_%')
            AND NOT (m.member::regrole::text = 'authenticator'
                     AND m.roleid::regrole::text IN ('anon', 'authenticated', 'service_role'))

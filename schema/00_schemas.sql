@@ -30,5 +30,6 @@ GRANT USAGE ON SCHEMA tessera_private TO authenticated;
 -- Privileges for server-side jobs.
 GRANT USAGE ON SCHEMA tessera TO service_role;
 
--- The proxy worker and the settlement job reach only the functions granted to them.
-GRANT USAGE ON SCHEMA tessera TO tessera_proxy, tessera_settlement;
+-- The proxy worker, the settlement job and the audit sealer reach only the functions
+-- granted to them.
+GRANT USAGE ON SCHEMA tessera TO tessera_proxy, tessera_settlement, tessera_sealer;

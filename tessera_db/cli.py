@@ -92,10 +92,14 @@ def dev_up(demo: bool) -> None:
     click.echo(f"      {cluster.dsn('authenticator')}")
     click.echo(f"  proxy worker:     {cluster.dsn('tessera_proxy')}")
     click.echo(f"  settlement job:   {cluster.dsn('tessera_settlement')}")
+    click.echo(f"  audit sealer:     {cluster.dsn('tessera_sealer')}")
 
     with Database(cluster.dsn("authenticator"), max_size=2) as db:
         if demo:
             demo_data.load(db)
+            demo_data.load_proxy_side(cluster.dsn("tessera_proxy"), cluster.dsn("tessera_settlement"), cluster.base)
+        click.echo("")
+        click.echo(demo_data.seal_audit_log(cluster.dsn("tessera_sealer"), cluster.base))
         click.echo("")
         click.echo("What each identity can see:")
         for line in demo_data.summary_lines(db):
@@ -199,6 +203,11 @@ def downgrade(dsn: str | None, target: str, offline: bool) -> None:
 main.add_command(__import__("tessera_db.commands.readings", fromlist=["readings"]).readings)
 main.add_command(__import__("tessera_db.commands.savings", fromlist=["savings"]).savings)
 main.add_command(__import__("tessera_db.commands.prices", fromlist=["prices"]).prices)
+main.add_command(__import__("tessera_db.commands.audit", fromlist=["audit"]).audit)
+main.add_command(__import__("tessera_db.commands.keys", fromlist=["keys"]).keys)
+main.add_command(__import__("tessera_db.commands.sweep", fromlist=["sweep"]).sweep)
+main.add_command(__import__("tessera_db.commands.secrets", fromlist=["secrets"]).secrets)
+main.add_command(__import__("tessera_db.commands.secrets", fromlist=["batches"]).batches)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -37,7 +37,7 @@ PG_MAJOR = 15
 SUPERUSER = "postgres"
 DEFAULT_DBNAME = "tessera"
 #: LOGIN roles of the application that the dev cluster gives throwaway passwords.
-LOGIN_ROLES = ("authenticator", "tessera_proxy", "tessera_settlement")
+LOGIN_ROLES = ("authenticator", "tessera_proxy", "tessera_settlement", "tessera_sealer")
 FALLBACK_SERVER_USER = "tessera-pg"
 HOST = "127.0.0.1"
 
@@ -327,6 +327,10 @@ class Cluster:
         import psycopg
         from psycopg import sql
 
+        missing = [role for role in LOGIN_ROLES if role not in self.state.passwords]
+        if missing:  # a cluster made before a login role was added (e.g. tessera_sealer)
+            self.state.passwords.update({role: secrets.token_urlsafe(24) for role in missing})
+            self._save_state()
         with psycopg.connect(**self.conninfo(), autocommit=True) as conn:
             for role, password in self.state.passwords.items():
                 hashed = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")

@@ -9,12 +9,22 @@ verifies that before a connection is reused.
     db = Database(dsn)
     with db.as_sponsor("alice@acme.example") as conn:
         conn.execute("SELECT name FROM tessera.clients").fetchall()
+
+Every ``as_...`` also takes the audit context of the transaction (issue 5), set the same
+transaction-local way and stamped on every audit event it writes:
+
+    with db.as_service("importer", request_id=req_id) as conn: ...   # job = "importer"
+    with db.as_sponsor(email, request_id=req_id, prompt_fingerprint=fp) as conn: ...
+
+``request_id`` -> setting tessera.request_id (else the database generates one per
+transaction), ``prompt_fingerprint`` (a prompt fingerprint v1 dict) ->
+tessera.prompt_fingerprint_v1, ``job`` -> tessera.job_name.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -67,8 +77,19 @@ class Database:
         self.close()
 
     @contextmanager
-    def as_identity(self, role: str, claims: dict[str, Any]) -> Iterator[psycopg.Connection[Any]]:
-        """One transaction as ``role`` with these JWT claims; typed errors on failure."""
+    def as_identity(
+        self,
+        role: str,
+        claims: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        prompt_fingerprint: Mapping[str, Any] | None = None,
+        job: str | None = None,
+    ) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction as ``role`` with these JWT claims; typed errors on failure.
+
+        ``request_id``, ``prompt_fingerprint`` and ``job`` are the audit context of the
+        transaction (module docstring); None leaves the setting unset."""
         if role not in (ANON, AUTHENTICATED, SERVICE):
             raise ValueError(f"unknown API role {role!r}")
         with translate_errors(), self.pool.connection() as conn, conn.transaction():
@@ -76,23 +97,44 @@ class Database:
                 "SELECT set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
                 (role, json.dumps(claims)),
             )
+            context = _audit_context(request_id, prompt_fingerprint, job)
+            if context:
+                conn.execute(
+                    "SELECT set_config(s.name, s.value, true) FROM jsonb_each_text(%s::jsonb) AS s (name, value)",
+                    (json.dumps(context),),
+                )
             yield conn
 
-    def as_sponsor(self, email: str) -> Any:
+    def as_sponsor(self, email: str, **context: Any) -> Any:
         """A client contact (tessera.client_users); RLS shows their own clients only."""
-        return self.as_identity(AUTHENTICATED, _claims(email))
+        return self.as_identity(AUTHENTICATED, _claims(email), **context)
 
-    def as_operator(self, email: str) -> Any:
+    def as_operator(self, email: str, **context: Any) -> Any:
         """Tessera staff (tessera.operators); the email must be listed to get anything."""
-        return self.as_identity(AUTHENTICATED, _claims(email))
+        return self.as_identity(AUTHENTICATED, _claims(email), **context)
 
-    def as_anon(self) -> Any:
+    def as_anon(self, **context: Any) -> Any:
         """An unauthenticated caller: only the anonymous surfaces."""
-        return self.as_identity(ANON, {"role": ANON})
+        return self.as_identity(ANON, {"role": ANON}, **context)
 
-    def as_service(self, job: str = "service") -> Any:
-        """A server-side job (service_role bypasses RLS). ``job`` names it in claims."""
-        return self.as_identity(SERVICE, {"role": SERVICE, "sub": job})
+    def as_service(self, job: str = "service", **context: Any) -> Any:
+        """A server-side job (service_role bypasses RLS). ``job`` names it in the claims
+        (``sub``) and in the audit events it writes (tessera.job_name)."""
+        return self.as_identity(SERVICE, {"role": SERVICE, "sub": job}, job=job, **context)
+
+
+def _audit_context(
+    request_id: str | None, prompt_fingerprint: Mapping[str, Any] | None, job: str | None
+) -> dict[str, str]:
+    """The transaction-local settings the audit insert trigger reads."""
+    context: dict[str, str] = {}
+    if request_id is not None:
+        context["tessera.request_id"] = request_id
+    if prompt_fingerprint is not None:
+        context["tessera.prompt_fingerprint_v1"] = json.dumps(dict(prompt_fingerprint))
+    if job is not None:
+        context["tessera.job_name"] = job
+    return context
 
 
 def _claims(email: str) -> dict[str, Any]:

@@ -7,6 +7,8 @@ Hierarchy::
      +-- NotFound                P0002 no_data_found, 02000
      +-- InvalidInput            23502/23503/23514, class 22 (data exceptions), 22004 null
      +-- Conflict                23505 unique, 23P01 exclusion, 40001/40P01, 55P03
+     |                            55000 (wrong state: e.g. an illegal batch transition)
+     +-- RateLimited             TS429 (too many failed API key verifications; issue 6)
      +-- DatabaseUnavailable     class 08 (connection), pool timeouts, server not running
      +-- ClusterError            the embedded dev cluster could not be set up or started
 
@@ -29,6 +31,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "PermissionDenied",
+    "RateLimited",
     "TesseraError",
     "from_psycopg",
     "translate_errors",
@@ -69,6 +72,10 @@ class Conflict(TesseraError):
     """The write collides with existing data or a concurrent transaction."""
 
 
+class RateLimited(TesseraError):
+    """Refused by a rate limit (SQLSTATE TS429): retry later, after fixing the cause."""
+
+
 class DatabaseUnavailable(TesseraError):
     """The database could not be reached."""
 
@@ -89,6 +96,8 @@ _BY_SQLSTATE: dict[str, type[TesseraError]] = {
     "40001": Conflict,  # serialization_failure
     "40P01": Conflict,  # deadlock_detected
     "55P03": Conflict,  # lock_not_available
+    "55000": Conflict,  # object_not_in_prerequisite_state: illegal batch transition, revoked key
+    "TS429": RateLimited,  # tessera.verify_api_key: too many failures from one source
 }
 
 _BY_CLASS: dict[str, type[TesseraError]] = {
@@ -112,6 +121,23 @@ CONSTRAINT_MESSAGES: dict[str, str] = {
     "client_users_email_lowercase": "sponsor email must be lower-case",
     "client_users_client_id_fkey": "sponsor refers to a client that does not exist",
     "client_users_client_email_key": "that email is already a sponsor of this client",
+    # Keys, settlement secrets, exact cache (issue 6)
+    "api_keys_capabilities_known": "capabilities must be one or more of batch, cache, proxy, usage_read",
+    "api_keys_name_not_blank": "key name must not be empty (at most 200 characters)",
+    "api_keys_workload_fkey": "that workload is not a workload of this client",
+    "batch_secrets_pkey": "this batch already holds a secret",
+    "batch_secrets_key_id_format": "key id must be 1-64 characters of a-z, 0-9, '.', '_', '-'",
+    "batch_secrets_sealed_length": "sealed secret has the wrong size (header 1..8192 bytes)",
+    "workload_settings_ttl_range": "exact-cache TTL must be between 1 minute and 30 days",
+    # Audit checkpoints (issue 5, the sealer)
+    "audit_checkpoints_prev_tree_size_key": "another sealer appended a checkpoint from the same tree size first",
+    "audit_checkpoints_tree_size_key": "a checkpoint of that tree size exists already",
+    "audit_checkpoints_sizes": "a checkpoint must add at least one row to the previous tree size",
+    "audit_checkpoints_horizons": "a checkpoint's horizon must be above the previous one",
+    "audit_checkpoints_genesis": "the first checkpoint must extend the empty tree (SHA-256 of nothing, horizon 0)",
+    "audit_checkpoints_key_id_format": "checkpoint key_id must be 64 lower-case hex characters",
+    "audit_checkpoints_signature_length": "checkpoint signature must be 64 bytes (Ed25519)",
+    "audit_checkpoints_frontier_shape": "checkpoint frontier must hold one hash per set bit of tree_size",
 }
 
 

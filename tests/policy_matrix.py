@@ -225,6 +225,10 @@ _SHARE: dict[str, Any] = dict(
 _WORKLOAD = {"A": uuid.UUID("00000000-0000-4000-8000-0000000001aa"),
              "B": uuid.UUID("00000000-0000-4000-8000-0000000001bb")}
 _SNAPSHOT = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
+# Issue 6: fixed batch ids (batch_secrets refer to them) and the sealing scheme.
+_BATCH = {"A": uuid.UUID("00000000-0000-4000-8000-0000000006aa"),
+          "B": uuid.UUID("00000000-0000-4000-8000-0000000006bb")}
+_SCHEME = "hpke-x25519-sha256-chacha20poly1305.v1"
 
 
 def _saving(tenant: str, request_id: str) -> Row:
@@ -493,6 +497,187 @@ TABLES: dict[str, TableSpec] = {
             stranger            none    denied  denied  denied  denied
             operator            A,B     A,B     denied  denied  denied
             service_role        A,B     A,B     denied  denied  denied
+            tessera_proxy       denied  denied  denied  denied  denied
+            tessera_settlement  denied  denied  denied  denied  denied
+        """),
+    ),
+    # -- audit log (issue 5) -----------------------------------------------------------
+    # Append-only and written only by triggers and definer functions (through
+    # tessera_private.write_audit_event, as the owner): no role holds INSERT, UPDATE,
+    # DELETE or TRUNCATE, and the make_append_only triggers refuse the owner too.
+    # Sponsors read their own clients' events; operators and service jobs (sealer,
+    # verifier, export) read all. The seeds of the other tables write audit rows too
+    # (all inserts, hence the UPDATE probe column); platform events (operators, prices:
+    # client_id NULL) show as ``new``, the engine's label for a NULL client_id.
+    "audit_events": TableSpec(
+        seed=(row("A", client_id=TENANT, entity="clients", action="insert"),
+              row("B", client_id=TENANT, entity="clients", action="insert")),
+        insert=(row("A", client_id=TENANT, entity="probe", action="insert"),
+                row("B", client_id=TENANT, entity="probe", action="insert")),
+        update=("action", "insert"),
+        expect=grid("""
+            actor               SELECT     INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied     denied  denied  denied  denied
+            sponsor_A           A          denied  denied  denied  denied
+            sponsor_B           B          denied  denied  denied  denied
+            stranger            none       denied  denied  denied  denied
+            operator            A,B,new    denied  denied  denied  denied
+            service_role        A,B,new    denied  denied  denied  denied
+            tessera_proxy       denied     denied  denied  denied  denied
+            tessera_settlement  denied     denied  denied  denied  denied
+        """),
+    ),
+    # Signed Merkle checkpoints over audit_events (issue 5, H2's block): public
+    # commitments with no tenant data, so operators and sponsors read them all (a
+    # signed-in user linked to no client sees none, like the price catalog); nobody
+    # writes but the tessera_sealer login through tessera.audit_append_checkpoint.
+    "audit_checkpoints": TableSpec(
+        seed=(row("platform", tree_size=1, root_hash=b"\x01" * 32, prev_tree_size=0,
+                  prev_root_hash=bytes.fromhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+                  horizon="5", prev_horizon="0", sealed_at="2026-11-23T00:00:00Z", key_id="a" * 64,
+                  signature=b"\x02" * 64, frontier=[b"\x01" * 32]),),
+        insert=(row("platform", tree_size=2, root_hash=b"\x03" * 32, prev_tree_size=1, prev_root_hash=b"\x01" * 32,
+                    horizon="6", prev_horizon="5", sealed_at="2026-11-23T00:01:00Z", key_id="a" * 64,
+                    signature=b"\x04" * 64, frontier=[b"\x03" * 32]),),
+        update=("version", 1),
+        expect=grid("""
+            actor               SELECT    INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied    denied  denied  denied  denied
+            sponsor_A           platform  denied  denied  denied  denied
+            sponsor_B           platform  denied  denied  denied  denied
+            stranger            none      denied  denied  denied  denied
+            operator            platform  denied  denied  denied  denied
+            service_role        platform  denied  denied  denied  denied
+            tessera_proxy       denied    denied  denied  denied  denied
+            tessera_settlement  denied    denied  denied  denied  denied
+        """),
+    ),
+    # -- keys, settlement secrets, exact cache, worker config (issue 6) ---------------
+    # No API role writes these tables directly: keys are made / revoked / rotated by
+    # tessera.create_api_key & co. (the database generates the key), batches move only
+    # through tessera.create_batch / transition_batch (state machine trigger), secrets
+    # are stored and opened only by the proxy / settlement definer functions, the cache
+    # only by cache_lookup / cache_put / flush_cache, settings by set_exact_cache_ttl and
+    # the config-version trigger. Column grants keep key_sha256, sealed and response_body
+    # unreadable for every API role. service_role deletes what the sweeper purges.
+    "api_keys": TableSpec(
+        seed=(row("A", client_id=TENANT, key_sha256=b"\x0c" * 32, display_hint="tk_…seed", name="seed",
+                  capabilities="{proxy}", created_by="policy-matrix"),
+              row("B", client_id=TENANT, key_sha256=b"\x0c" * 32, display_hint="tk_…seed", name="seed",
+                  capabilities="{proxy}", created_by="policy-matrix")),
+        insert=(row("A", client_id=TENANT, key_sha256=b"\x0d" * 32, display_hint="tk_…prob", name="probe",
+                    capabilities="{proxy,batch}", created_by="policy-matrix"),
+                row("B", client_id=TENANT, key_sha256=b"\x0d" * 32, display_hint="tk_…prob", name="probe",
+                    capabilities="{proxy,batch}", created_by="policy-matrix")),
+        update=("name", "seed"),
+        expect=grid("""
+            actor               SELECT  INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied  denied  denied  denied  denied
+            sponsor_A           A       denied  denied  denied  denied
+            sponsor_B           B       denied  denied  denied  denied
+            stranger            none    denied  denied  denied  denied
+            operator            A,B     denied  denied  denied  denied
+            service_role        A,B     denied  denied  denied  denied
+            tessera_proxy       denied  denied  denied  denied  denied
+            tessera_settlement  denied  denied  denied  denied  denied
+        """),
+    ),
+    # Platform security log (no client_id): operators read; the sweeper purges.
+    "api_key_failures": TableSpec(
+        seed=(row("platform", source="192.0.2.1", source_ip="192.0.2.1", key_hint="(malformed)",
+                  reason="malformed"),),
+        insert=(row("platform", source="192.0.2.2", source_ip="192.0.2.2", key_hint="(malformed)",
+                    reason="malformed"),),
+        update=("reason", "malformed"),
+        expect=grid("""
+            actor               SELECT    INSERT  UPDATE  DELETE    TRUNCATE
+            anon                denied    denied  denied  denied    denied
+            sponsor_A           none      denied  denied  denied    denied
+            sponsor_B           none      denied  denied  denied    denied
+            stranger            none      denied  denied  denied    denied
+            operator            platform  denied  denied  denied    denied
+            service_role        platform  denied  denied  platform  denied
+            tessera_proxy       denied    denied  denied  denied    denied
+            tessera_settlement  denied    denied  denied  denied    denied
+        """),
+    ),
+    "batches": TableSpec(
+        seed=(row("A", client_id=TENANT, batch_id=_BATCH["A"], workload_id=_WORKLOAD["A"], provider="openai"),
+              row("B", client_id=TENANT, batch_id=_BATCH["B"], workload_id=_WORKLOAD["B"], provider="openai")),
+        insert=(row("A", client_id=TENANT, workload_id=_WORKLOAD["A"], provider="openai"),
+                row("B", client_id=TENANT, workload_id=_WORKLOAD["B"], provider="openai")),
+        update=("provider", "openai"),
+        expect=grid("""
+            actor               SELECT  INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied  denied  denied  denied  denied
+            sponsor_A           A       denied  denied  denied  denied
+            sponsor_B           B       denied  denied  denied  denied
+            stranger            none    denied  denied  denied  denied
+            operator            A,B     denied  denied  denied  denied
+            service_role        A,B     denied  denied  denied  denied
+            tessera_proxy       denied  denied  denied  denied  denied
+            tessera_settlement  denied  denied  denied  denied  denied
+        """),
+    ),
+    "batch_secrets": TableSpec(
+        seed=(row("A", client_id=TENANT, batch_id=_BATCH["A"], secret_id=_BATCH["A"], scheme=_SCHEME,
+                  key_id="k1", sealed=b"\x00" * 49),
+              row("B", client_id=TENANT, batch_id=_BATCH["B"], secret_id=_BATCH["B"], scheme=_SCHEME,
+                  key_id="k1", sealed=b"\x00" * 49)),
+        insert=(row("A", client_id=TENANT, batch_id=_BATCH["A"], secret_id=_BATCH["B"], scheme=_SCHEME,
+                    key_id="k1", sealed=b"\x00" * 49),
+                row("B", client_id=TENANT, batch_id=_BATCH["B"], secret_id=_BATCH["A"], scheme=_SCHEME,
+                    key_id="k1", sealed=b"\x00" * 49)),
+        update=("key_id", "k1"),
+        expect=grid("""
+            actor               SELECT  INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied  denied  denied  denied  denied
+            sponsor_A           A       denied  denied  denied  denied
+            sponsor_B           B       denied  denied  denied  denied
+            stranger            none    denied  denied  denied  denied
+            operator            A,B     denied  denied  denied  denied
+            service_role        A,B     denied  denied  A,B     denied
+            tessera_proxy       denied  denied  denied  denied  denied
+            tessera_settlement  denied  denied  denied  denied  denied
+        """),
+    ),
+    "cache_entries": TableSpec(
+        seed=(row("A", client_id=TENANT, workload_id=_WORKLOAD["A"], entry_id=b"\x01" * 32, response_body=b"{}",
+                  expires_at="2100-01-01T00:00:00Z"),
+              row("B", client_id=TENANT, workload_id=_WORKLOAD["B"], entry_id=b"\x01" * 32, response_body=b"{}",
+                  expires_at="2100-01-01T00:00:00Z")),
+        insert=(row("A", client_id=TENANT, workload_id=_WORKLOAD["A"], entry_id=b"\x02" * 32, response_body=b"{}",
+                    expires_at="2100-01-01T00:00:00Z"),
+                row("B", client_id=TENANT, workload_id=_WORKLOAD["B"], entry_id=b"\x02" * 32, response_body=b"{}",
+                    expires_at="2100-01-01T00:00:00Z")),
+        update=("content_type", "application/json"),
+        expect=grid("""
+            actor               SELECT  INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied  denied  denied  denied  denied
+            sponsor_A           A       denied  denied  denied  denied
+            sponsor_B           B       denied  denied  denied  denied
+            stranger            none    denied  denied  denied  denied
+            operator            A,B     denied  denied  denied  denied
+            service_role        A,B     denied  denied  A,B     denied
+            tessera_proxy       denied  denied  denied  denied  denied
+            tessera_settlement  denied  denied  denied  denied  denied
+        """),
+    ),
+    # No seed: seeding tessera.workloads already created each workload's settings row
+    # (trigger workloads_worker_config_changed).
+    "workload_settings": TableSpec(
+        seed=(),
+        insert=(row("A", client_id=TENANT, workload_id=_WORKLOAD["A"], config_version=99),
+                row("B", client_id=TENANT, workload_id=_WORKLOAD["B"], config_version=99)),
+        update=("exact_cache_ttl", "7 days"),
+        expect=grid("""
+            actor               SELECT  INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied  denied  denied  denied  denied
+            sponsor_A           A       denied  denied  denied  denied
+            sponsor_B           B       denied  denied  denied  denied
+            stranger            none    denied  denied  denied  denied
+            operator            A,B     denied  denied  denied  denied
+            service_role        A,B     denied  denied  denied  denied
             tessera_proxy       denied  denied  denied  denied  denied
             tessera_settlement  denied  denied  denied  denied  denied
         """),

@@ -168,6 +168,14 @@ PLANTS: dict[str, list[Plant]] = {
               " TO service_role USING (id > 0)",
               owner=True, id="not-always", schema="tessera_private", name="scratch_ledger"),
     ],
+    "table_not_audited": [
+        plant("CREATE TABLE tessera.scratch (client_id uuid PRIMARY KEY)",
+              owner=True, id="unlisted", schema="tessera", name="scratch"),
+        plant("ALTER TABLE tessera.workloads ENABLE TRIGGER workloads_audit",
+              id="not-always", schema="tessera", name="workloads"),
+        plant("DROP TRIGGER clients_audit_truncate ON tessera.clients",
+              id="trigger-dropped", schema="tessera", name="clients"),
+    ],
     "truncate_granted_to_non_owner": [
         plant("GRANT TRUNCATE ON tessera.workloads TO service_role",
               id="service-role", schema="tessera", name="workloads", grantee="service_role"),

@@ -28,6 +28,7 @@ EXPECTED = {
     "service_role": (False, True, True),
     "tessera_proxy": (True, False, True),
     "tessera_settlement": (True, False, True),
+    "tessera_sealer": (True, False, True),
     "authenticator": (True, False, False),
 }
 PROJECT_ROLES = set(EXPECTED)
@@ -119,7 +120,7 @@ def test_memberships(postgresql: psycopg.Connection[Any]) -> None:
     assert not any(admin for _, admin in rows)  # cannot grant the API roles onwards
     for role in PROJECT_ROLES - {"authenticator"}:
         assert member_of(postgresql, role) & PROJECT_ROLES == set(), role
-    for worker in ("tessera_proxy", "tessera_settlement"):
+    for worker in ("tessera_proxy", "tessera_settlement", "tessera_sealer"):
         assert member_of(postgresql, worker) == set(), worker
     # Nothing of the project can become the owner.
     owners = postgresql.execute(
@@ -198,7 +199,8 @@ def test_authenticator_can_switch_to_api_roles(authenticator: psycopg.Connection
         assert authenticator.execute("SELECT current_user").fetchone() == (role,)
 
 
-@pytest.mark.parametrize("role", ["tessera_owner", "tessera_proxy", "tessera_settlement", "postgres"])
+@pytest.mark.parametrize("role", ["tessera_owner", "tessera_proxy", "tessera_settlement", "tessera_sealer",
+                                  "postgres"])
 def test_authenticator_cannot_switch_to_other_roles(authenticator: psycopg.Connection[Any], role: str) -> None:
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         authenticator.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))

@@ -99,7 +99,8 @@ SELECT ok(NOT (0::oid = ANY (p.polroles)),
 
 SELECT policies_are('tessera', 'clients', ARRAY[
     'clients_select_operator_or_sponsor', 'clients_insert_operator', 'clients_update_operator',
-    'clients_delete_operator', 'clients_select_definer_for_caller', 'clients_update_definer_for_caller'],
+    'clients_delete_operator', 'clients_select_definer_for_caller', 'clients_update_definer_for_caller',
+    'clients_select_definer_recording'],
     'tessera.clients carries exactly its declared policies');
 SELECT policies_are('tessera', 'workloads', ARRAY[
     'workloads_select_operator_or_sponsor', 'workloads_insert_operator',
@@ -258,7 +259,7 @@ SELECT is_empty($$
     SELECT f.fn, r.rolname
       FROM tests.project_functions f
      CROSS JOIN (VALUES ('anon'), ('authenticated'), ('service_role'), ('tessera_proxy'),
-                        ('tessera_settlement'), ('authenticator')) AS r(rolname)
+                        ('tessera_settlement'), ('tessera_sealer'), ('authenticator')) AS r(rolname)
      WHERE f.nspname = 'tessera_private'
        AND pg_catalog.has_function_privilege(r.rolname, f.oid, 'EXECUTE')
        AND (f.fn::text, r.rolname) NOT IN (
@@ -298,10 +299,11 @@ $$, 'only the owner holds TRUNCATE, REFERENCES or TRIGGER on the tables of schem
 SELECT is_empty($$
     SELECT c.oid::regclass, r.rolname
       FROM tests.project_tables c
-     CROSS JOIN (VALUES ('anon'), ('tessera_proxy'), ('tessera_settlement'), ('authenticator')) AS r(rolname)
+     CROSS JOIN (VALUES ('anon'), ('tessera_proxy'), ('tessera_settlement'), ('tessera_sealer'),
+                        ('authenticator')) AS r(rolname)
      WHERE pg_catalog.has_table_privilege(r.rolname, c.oid,
                                           'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
-$$, 'anon, tessera_proxy, tessera_settlement and authenticator hold no privilege on any table of schema tessera');
+$$, 'anon, tessera_proxy, tessera_settlement, tessera_sealer and authenticator hold no privilege on any table of schema tessera');
 
 SELECT * FROM finish();
 ROLLBACK;

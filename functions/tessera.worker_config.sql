@@ -1,0 +1,58 @@
+-- tessera.worker_config(client_id, workload_id): the effective configuration of one
+-- workload for the edge worker, and its config version.
+--
+--   kill_switch       the client's optimisation kill switch
+--   pass_through      = kill_switch: forward the request untouched, no mechanic acts
+--   mechanics         the mechanics that may act (sorted names without the mechanic_
+--                     prefix): the workload's opt-ins, or '{}' under the kill switch
+--   opted_in          the workload's opt-ins as configured (shown to explain a pause)
+--   exact_cache_ttl   lifetime of exact-cache entries (default 7 days)
+--   config_version    monotonically increasing (tessera.workload_settings; 0 = never
+--                     changed since the workload existed before versioning)
+--
+-- A worker keeps the version it last read and LISTENs on channel tessera_worker_config:
+-- every change of a mechanic flag, the kill switch or a workload setting NOTIFYs there
+-- (schema/97_workload_settings.sql), so it refreshes at once. No row when the workload is
+-- not the client's. Nothing here looks at balance, plan or seats: the kill switch takes
+-- effect whatever they are.
+--
+-- tessera_proxy only (and service_role, for tooling). SECURITY DEFINER; as tessera_owner
+-- under FORCE RLS it reads only the client named by tessera.recording_client_id (set
+-- here, cleared after).
+CREATE FUNCTION tessera.worker_config(p_client_id uuid, p_workload_id uuid)
+RETURNS TABLE (client_id uuid, workload_id uuid, kill_switch boolean, pass_through boolean,
+               mechanics text[], opted_in text[], exact_cache_ttl interval, config_version bigint)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+#variable_conflict use_column
+BEGIN
+    PERFORM pg_catalog.set_config('tessera.recording_client_id', COALESCE(p_client_id::text, ''), true);
+    RETURN QUERY
+        SELECT w.client_id, w.workload_id, c.optimisation_kill_switch, c.optimisation_kill_switch,
+               CASE WHEN c.optimisation_kill_switch THEN '{}'::text[] ELSE opt.names END,
+               opt.names,
+               COALESCE(s.exact_cache_ttl, interval '7 days'),
+               COALESCE(s.config_version, 0)
+          FROM tessera.workloads AS w
+          JOIN tessera.clients AS c ON c.client_id = w.client_id
+          LEFT JOIN tessera.workload_settings AS s
+            ON s.client_id = w.client_id AND s.workload_id = w.workload_id
+          CROSS JOIN LATERAL (
+              SELECT COALESCE(pg_catalog.array_agg(pg_catalog.substr(j.key, 10) ORDER BY j.key COLLATE "C"),
+                              '{}'::text[]) AS names
+                FROM pg_catalog.jsonb_each(pg_catalog.to_jsonb(w)) AS j
+               WHERE j.key LIKE 'mechanic\_%' AND j.value = 'true'::jsonb) AS opt
+         WHERE w.client_id = p_client_id AND w.workload_id = p_workload_id;
+    PERFORM pg_catalog.set_config('tessera.recording_client_id', '', true);
+END
+$function$;
+
+COMMENT ON FUNCTION tessera.worker_config(uuid, uuid) IS
+    'Effective edge-worker config of a workload: mechanics (none under the kill switch = pure pass-through), exact-cache TTL and a monotonically increasing config version; changes NOTIFY tessera_worker_config. tessera_proxy and service_role. SECURITY DEFINER, pinned search_path.';
+
+REVOKE ALL ON FUNCTION tessera.worker_config(uuid, uuid) FROM PUBLIC; -- functions are executable by PUBLIC by default
+GRANT EXECUTE ON FUNCTION tessera.worker_config(uuid, uuid) TO tessera_proxy;
+GRANT EXECUTE ON FUNCTION tessera.worker_config(uuid, uuid) TO service_role;

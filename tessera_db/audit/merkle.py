@@ -1,0 +1,232 @@
+"""RFC 6962 Merkle trees (Certificate Transparency; also RFC 9162 section 2.1).
+
+Hashing::
+
+    leaf hash   SHA-256(0x00 || data)
+    node hash   SHA-256(0x01 || left || right)
+    MTH({})     SHA-256("")                       (the empty tree)
+    MTH(D[n])   MTH(D[0:k]) and MTH(D[k:n]) joined by a node hash, k the largest power
+                of two smaller than n (so trees of any size, not just powers of two)
+
+The functions below take *leaf hashes* (already ``leaf_hash``-ed), which is what the
+audit log stores per row: leaf = SHA-256(0x00 || content_hash).
+
+``Frontier`` is the compact form of a growing tree: the roots of its perfect subtrees,
+left to right (one per set bit of the size). Appending a leaf and computing the root
+need only the frontier, so the sealer extends the log without re-reading old leaves and
+the verifier rebuilds a million-leaf log in one pass.
+
+Proofs follow RFC 6962 section 2.1.1 (PATH) and 2.1.2 (PROOF / SUBPROOF); their
+verification follows RFC 9162 sections 2.1.3.2 and 2.1.4.2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+_LEAF = b"\x00"
+_NODE = b"\x01"
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """The RFC 6962 hash of one leaf's data."""
+    return hashlib.sha256(_LEAF + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """The RFC 6962 hash of an interior node."""
+    return hashlib.sha256(_NODE + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _check_hashes(hashes: Iterable[bytes], what: str) -> None:
+    for h in hashes:
+        if not isinstance(h, bytes | bytearray) or len(h) != HASH_SIZE:
+            raise ValueError(f"{what} must be {HASH_SIZE}-byte hashes")
+
+
+def root(leaves: Sequence[bytes]) -> bytes:
+    """MTH of the leaf hashes (EMPTY_ROOT for none)."""
+    _check_hashes(leaves, "leaves")
+    frontier = Frontier()
+    for leaf in leaves:
+        frontier.append(leaf)
+    return frontier.root()
+
+
+def _mth(leaves: Sequence[bytes], lo: int, hi: int) -> bytes:
+    """MTH of leaves[lo:hi] (hi > lo), recursively as the RFC defines it."""
+    n = hi - lo
+    if n == 1:
+        return leaves[lo]
+    k = _split(n)
+    return node_hash(_mth(leaves, lo, lo + k), _mth(leaves, lo + k, hi))
+
+
+class Frontier:
+    """A tree of ``size`` leaves kept as the roots of its perfect subtrees (left to right,
+    largest first): enough to append leaves and to compute the root."""
+
+    __slots__ = ("size", "nodes")
+
+    def __init__(self, size: int = 0, nodes: Sequence[bytes] = ()) -> None:
+        if size < 0 or len(nodes) != bin(size).count("1"):
+            raise ValueError(f"a frontier of a {size}-leaf tree has {bin(max(size, 0)).count('1')} nodes, "
+                             f"got {len(nodes)}")
+        _check_hashes(nodes, "frontier nodes")
+        self.size = size
+        self.nodes = [bytes(n) for n in nodes]
+
+    def copy(self) -> Frontier:
+        return Frontier(self.size, self.nodes)
+
+    def append(self, leaf: bytes) -> None:
+        """Append one leaf hash."""
+        h = leaf
+        s = self.size
+        nodes = self.nodes
+        while s & 1:
+            h = hashlib.sha256(_NODE + nodes.pop() + h).digest()
+            s >>= 1
+        nodes.append(h)
+        self.size += 1
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        for leaf in leaves:
+            self.append(leaf)
+
+    def root(self) -> bytes:
+        """MTH of the tree so far."""
+        if not self.nodes:
+            return EMPTY_ROOT
+        h = self.nodes[-1]
+        for left in reversed(self.nodes[:-1]):
+            h = hashlib.sha256(_NODE + left + h).digest()
+        return h
+
+
+# -- inclusion proofs (audit paths) -------------------------------------------------
+
+
+def inclusion_proof(leaves: Sequence[bytes], index: int, size: int | None = None) -> list[bytes]:
+    """The audit path of leaf ``index`` in the tree of the first ``size`` leaves
+    (RFC 6962 PATH(m, D[n])), bottom-up."""
+    n = len(leaves) if size is None else size
+    if not 0 <= index < n <= len(leaves):
+        raise ValueError(f"leaf index {index} is not in a tree of {n} leaves")
+    path: list[bytes] = []
+    lo, hi, m = 0, n, index
+    # Walk top-down, collecting the sibling subtree at each level; reverse at the end.
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if m < k:
+            path.append(_mth(leaves, lo + k, hi))
+            hi = lo + k
+        else:
+            path.append(_mth(leaves, lo, lo + k))
+            lo, m = lo + k, m - k
+    path.reverse()
+    return path
+
+
+def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes | None:
+    """The root the audit path leads to (RFC 9162 2.1.3.2), or None when the proof has
+    the wrong shape for (index, size)."""
+    if not 0 <= index < size or len(leaf) != HASH_SIZE or any(len(p) != HASH_SIZE for p in proof):
+        return None
+    fn, sn = index, size - 1
+    r = leaf
+    for p in proof:
+        if sn == 0:
+            return None  # proof longer than the path
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        return None  # proof shorter than the path
+    return r
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root_hash: bytes) -> bool:
+    """True when ``proof`` shows leaf hash ``leaf`` at ``index`` in the tree of ``size``
+    leaves whose root is ``root_hash``."""
+    computed = root_from_inclusion_proof(leaf, index, size, proof)
+    return computed is not None and computed == root_hash
+
+
+# -- consistency proofs ------------------------------------------------------------
+
+
+def consistency_proof(leaves: Sequence[bytes], first: int, second: int | None = None) -> list[bytes]:
+    """Proof that the tree of ``first`` leaves is a prefix of the tree of ``second``
+    leaves (RFC 6962 PROOF(m, D[n]))."""
+    n = len(leaves) if second is None else second
+    if not 0 <= first <= n <= len(leaves):
+        raise ValueError(f"no consistency proof from {first} to {n} leaves")
+    if first == 0 or first == n:
+        return []
+    return _subproof(leaves, first, 0, n, True)
+
+
+def _subproof(leaves: Sequence[bytes], m: int, lo: int, hi: int, whole: bool) -> list[bytes]:
+    n = hi - lo
+    if m == n:
+        return [] if whole else [_mth(leaves, lo, hi)]
+    k = _split(n)
+    if m <= k:
+        return _subproof(leaves, m, lo, lo + k, whole) + [_mth(leaves, lo + k, hi)]
+    return _subproof(leaves, m - k, lo + k, hi, False) + [_mth(leaves, lo, lo + k)]
+
+
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes,
+                       proof: Sequence[bytes]) -> bool:
+    """RFC 9162 2.1.4.2: does ``proof`` show the ``first``-leaf tree with root
+    ``first_root`` is a prefix of the ``second``-leaf tree with root ``second_root``?"""
+    if not 0 <= first <= second:
+        return False
+    if any(len(p) != HASH_SIZE for p in proof) or len(first_root) != HASH_SIZE or len(second_root) != HASH_SIZE:
+        return False
+    if first == second:
+        return not proof and first_root == second_root
+    if first == 0:
+        return not proof and first_root == EMPTY_ROOT
+    if not proof:
+        return False
+    path = list(proof)
+    if first & (first - 1) == 0:  # a power of two: the first tree is itself a node
+        path.insert(0, first_root)
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == first_root and sr == second_root

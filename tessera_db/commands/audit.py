@@ -1,0 +1,174 @@
+"""``tessera-db audit``: seal the audit log, verify it, prove an event's inclusion.
+
+    tessera-db audit keygen --out FILE                      new Ed25519 signing key (0600) + FILE.pub
+    tessera-db audit seal --key FILE [--once | --interval N] [--dsn DSN]
+    tessera-db audit verify --public-key FILE --state FILE [--dsn DSN]
+    tessera-db audit proof --event ID [--dsn DSN] [--out FILE]
+    tessera-db audit check-proof --public-key FILE [PROOF_FILE]      (no database)
+
+Databases: ``seal`` logs in as ``tessera_sealer`` ($TESSERA_SEALER_DSN, else the dev
+cluster's sealer login); ``verify`` and ``proof`` read as ``service_role`` through the
+authenticator ($TESSERA_APP_DSN, else the dev cluster), or as whatever login --dsn names.
+
+Exit status: 0 fine; 1 an error (no database, bad key file, a lost race with another
+sealer); 3 verification FAILED: tampering detected (the first bad row, checkpoint or the
+state file is named) or a proof that does not check out.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import psycopg
+
+from tessera_db.commands._options import friendly_errors, resolve_app_dsn
+from tessera_db.errors import translate_errors
+
+#: Exit status when verification finds tampering or a proof fails.
+EXIT_FAILED = 3
+
+
+def _resolve_sealer_dsn(dsn: str | None) -> str:
+    from tessera_db.cli import resolve_dsn
+
+    return resolve_dsn(dsn, "tessera_sealer")
+
+
+def _connect(dsn: str) -> psycopg.Connection[Any]:
+    with translate_errors():
+        return psycopg.connect(dsn, autocommit=True)
+
+
+@click.group()
+def audit() -> None:
+    """Tamper evidence: sign checkpoints over the audit log, verify it, prove events."""
+
+
+@audit.command("keygen")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Private key file to create (mode 0600); the public key goes to FILE.pub.")
+@friendly_errors
+def keygen(out: Path) -> None:
+    """Create a new Ed25519 signing key for the sealer (never printed)."""
+    from tessera_db.audit.signing import generate, key_id
+
+    key, pub_path = generate(out)
+    click.echo(f"signing key written to {out} (mode 0600; keep it with the sealer, outside the database)")
+    click.echo(f"public key written to {pub_path} (give it to verifiers and third parties)")
+    click.echo(f"key_id {key_id(key.public_key())}")
+
+
+@audit.command("seal")
+@click.option("--key", "key_file", required=True, envvar="TESSERA_AUDIT_KEY",
+              type=click.Path(dir_okay=False, path_type=Path), help="Signing key file ($TESSERA_AUDIT_KEY).")
+@click.option("--once", "once", is_flag=True, help="One sealing step, then exit (the default).")
+@click.option("--interval", type=click.FloatRange(min=0.05), help="Seal every N seconds until interrupted.")
+@click.option("--dsn", envvar="TESSERA_SEALER_DSN",
+              help="The tessera_sealer login's DSN (default: $TESSERA_SEALER_DSN, else the dev cluster).")
+@friendly_errors
+def seal(key_file: Path, once: bool, interval: float | None, dsn: str | None) -> None:
+    """Seal the audit rows below the horizon into a signed checkpoint."""
+    from tessera_db.audit import seal as sealer
+    from tessera_db.audit.signing import load_private_key
+
+    if once and interval is not None:
+        raise click.UsageError("give --once or --interval, not both")
+    key = load_private_key(key_file)
+    url = _resolve_sealer_dsn(dsn)
+    if interval is None:
+        click.echo(sealer.seal_once(url, key).describe())
+        return
+
+    stopping = {"now": False}
+
+    def _stop(*_: Any) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    click.echo(f"sealing every {interval:g}s; Ctrl-C to stop", err=True)
+    sealer.seal_loop(url, key, interval,
+                     report=lambda r: r.checkpoint is not None and click.echo(r.describe()),
+                     stop=lambda: stopping["now"])
+
+
+@audit.command("verify")
+@click.option("--public-key", "public_keys", required=True, multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Trusted public key file (repeat for rotated keys).")
+@click.option("--state", "state_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The verifier's own state file, outside the database (created on the first run).")
+@click.option("--dsn", envvar="TESSERA_APP_DSN",
+              help="Database to verify (default: $TESSERA_APP_DSN, else the dev cluster's authenticator).")
+@friendly_errors
+def verify(public_keys: tuple[Path, ...], state_file: Path, dsn: str | None) -> None:
+    """Recompute every row hash, the tree, every signature; compare with the state file."""
+    from tessera_db.audit.signing import load_public_key
+    from tessera_db.audit.verify import verify as run_verify
+
+    keys = [load_public_key(p) for p in public_keys]
+    with _connect(resolve_app_dsn(dsn)) as conn:
+        result = run_verify(conn, keys, state_file)
+    if not result.ok:
+        click.echo(f"audit log verification FAILED: {result.problem}", err=True)
+        click.echo(f"(checked {result.rows} row(s) and {result.checkpoints} checkpoint(s); the state file "
+                   "was left unchanged)", err=True)
+        sys.exit(EXIT_FAILED)
+    if result.latest is None:
+        click.echo(f"OK: no checkpoint yet; {result.rows} row(s) hashed correctly, none sealed")
+        return
+    c = result.latest
+    click.echo(f"OK: {result.checkpoints} checkpoint(s), tree_size {c.tree_size}, root {c.root_hash.hex()} "
+               f"(checkpoint {c.checkpoint_id}, sealed {c.sealed_at:%Y-%m-%d %H:%M:%S %Z}); "
+               f"{result.rows} row(s) verified, {result.unsealed_rows} not sealed yet; "
+               f"state saved to {state_file}")
+
+
+@audit.command("proof")
+@click.option("--event", "event_id", required=True, type=int, help="The audit event_id to prove.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the proof here instead of standard output.")
+@click.option("--dsn", envvar="TESSERA_APP_DSN",
+              help="Database (default: $TESSERA_APP_DSN, else the dev cluster's authenticator).")
+@friendly_errors
+def proof(event_id: int, out: Path | None, dsn: str | None) -> None:
+    """Print the inclusion proof of one event against the latest checkpoint (JSON)."""
+    from tessera_db.audit.proof import build_proof
+
+    with _connect(resolve_app_dsn(dsn)) as conn:
+        document = build_proof(conn, event_id)
+    text = json.dumps(document, indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"proof of event {event_id} written to {out}", err=True)
+
+
+@audit.command("check-proof")
+@click.option("--public-key", "public_key", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The sealer's public key.")
+@click.argument("proof_file", type=click.File("r", encoding="utf-8"), default="-")
+@friendly_errors
+def check_proof(public_key: Path, proof_file: Any) -> None:
+    """Check an inclusion proof with only the public key (no database)."""
+    from tessera_db.audit.proof import ProofError
+    from tessera_db.audit.proof import check_proof as run_check
+    from tessera_db.audit.signing import load_public_key
+
+    key = load_public_key(public_key)
+    try:
+        document = json.load(proof_file)
+    except json.JSONDecodeError as exc:
+        click.echo(f"proof check FAILED: not JSON ({exc.msg} at line {exc.lineno})", err=True)
+        sys.exit(EXIT_FAILED)
+    try:
+        click.echo(run_check(document, key))
+    except ProofError as exc:
+        click.echo(f"proof check FAILED: {exc.message}", err=True)
+        sys.exit(EXIT_FAILED)
