@@ -105,6 +105,30 @@ def test_frontier_matches_the_definition_for_every_size() -> None:
             assert restored.root() == frontier.root()
 
 
+def test_batch_extend_and_aligned_subtrees_equal_appending_one_by_one() -> None:
+    # The verifier rebuilds with Frontier.extend (level by level) and with
+    # aligned_subtrees + append_subtree (runs of leaves hashed by worker processes);
+    # both must give exactly the frontier of appending leaf after leaf, from any start.
+    for start in range(0, 40):
+        for count in (0, 1, 2, 3, 7, 8, 9, 16, 31, 33, len(MANY) - start):
+            count = min(count, len(MANY) - start)
+            one_by_one = merkle.Frontier()
+            for leaf in MANY[:start + count]:
+                one_by_one.append(leaf)
+            batch = merkle.Frontier()
+            batch.extend(MANY[:start])
+            batch.extend(MANY[start:start + count])
+            assert (batch.size, batch.nodes) == (one_by_one.size, one_by_one.nodes), (start, count)
+            pieces = merkle.Frontier()
+            pieces.extend(MANY[:start])
+            for height, root in merkle.aligned_subtrees(MANY[start:start + count], start):
+                pieces.append_subtree(root, height)
+            assert (pieces.size, pieces.nodes) == (one_by_one.size, one_by_one.nodes), (start, count)
+            assert pieces.root() == _recursive_mth(MANY[:start + count])
+    with pytest.raises(ValueError):
+        merkle.Frontier(3, MANY[:0] + [merkle.perfect_root(MANY[:2]), MANY[2]]).append_subtree(MANY[3], 1)
+
+
 def test_frontier_refuses_a_wrong_shape() -> None:
     with pytest.raises(ValueError):
         merkle.Frontier(3, [MANY[0]])  # 3 leaves need 2 nodes

@@ -79,10 +79,11 @@ def seal_now(sealer_dsn: str, key: Ed25519PrivateKey) -> seal.SealResult:
 
 
 def run_verify(dsn: str, key: Ed25519PrivateKey | list[Ed25519PrivateKey],
-               state: Path | None = None) -> VerifyResult:
+               state: Path | None = None, *, workers: int | None = None,
+               chunk_rows: int | None = None) -> VerifyResult:
     keys = key if isinstance(key, list) else [key]
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return verify(conn, [k.public_key() for k in keys], state)
+        return verify(conn, [k.public_key() for k in keys], state, workers=workers, chunk_rows=chunk_rows)
 
 
 def checkpoints(conn: psycopg.Connection[Any]) -> list[seal.Checkpoint]:
@@ -282,9 +283,10 @@ def test_seal_and_verify_happy_path(su: psycopg.Connection[Any], sealer_dsn: str
     assert c2.key_id == signing.key_id(key.public_key()) and c2.head.verify(key.public_key(), c2.signature)
 
     for verifier_dsn in (dsn, app_dsn):  # as the superuser, and as service_role via the authenticator
-        result = run_verify(verifier_dsn, key, state)
-        assert result.ok, result.problem
-        assert (result.checkpoints, result.rows, result.sealed_rows, result.unsealed_rows) == (2, 8, 8, 0)
+        for workers, chunk_rows in ((None, None), (2, 3)):  # in process; worker processes sharing the snapshot
+            result = run_verify(verifier_dsn, key, state, workers=workers, chunk_rows=chunk_rows)
+            assert result.ok, result.problem
+            assert (result.checkpoints, result.rows, result.sealed_rows, result.unsealed_rows) == (2, 8, 8, 0)
     saved = State.load(state)
     assert saved == State(8, c2.root_hash, c2.checkpoint_id)
 
@@ -410,6 +412,11 @@ def _detected(dsn: str, key: Ed25519PrivateKey, state: Path, item: str, message:
     assert result.problem.item == item, result.problem
     assert message in result.problem.message, result.problem
     assert state.read_text() == before  # a failed run never moves the state forward
+    # The parallel path (worker processes, chunks of 2 event_ids, subtrees built by the
+    # workers) names the same first bad item.
+    parallel = run_verify(dsn, key, state, workers=2, chunk_rows=2)
+    assert parallel.problem == result.problem, (parallel.problem, result.problem)
+    assert state.read_text() == before
     return result
 
 

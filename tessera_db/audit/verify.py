@@ -2,7 +2,9 @@
 
 It holds the public key(s) and a state file outside the database, and reads the log in
 one REPEATABLE READ, READ ONLY snapshot (as ``service_role`` when it logs in as the
-``authenticator``, else as the login it is given, e.g. a superuser). In seal order it
+``authenticator``, else as the login it is given, e.g. a superuser), which worker
+processes share for big logs (tessera_db/audit/rowscan.py: how rows are read and hashed,
+and why that keeps the verifier independent of the database). In seal order it
 checks, stopping at the first bad item:
 
 1. every row (by event_id): its content_hash equals encoding v1 recomputed here from the
@@ -25,12 +27,10 @@ the latest horizon are not sealed yet and are only counted.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import hashlib
 import json
 import os
-import struct
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,13 +39,18 @@ from typing import Any
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from tessera_db.audit import encoding, merkle
+from tessera_db.audit import merkle, rowscan
 from tessera_db.audit.seal import CHECKPOINT_COLUMNS, Checkpoint, checkpoint_from_row
 from tessera_db.audit.signing import key_id
 from tessera_db.errors import TesseraError, translate_errors
 
 STATE_FORMAT = "tessera.audit.verifier_state.v1"
-FETCH_ROWS = 20_000
+#: Logs spanning fewer event_ids than this are recomputed in this process (starting
+#: worker processes costs more than it saves).
+PARALLEL_MIN_ROWS = 200_000
+MAX_WORKERS = 8
+#: Chunks per worker: smaller chunks even out the workers' finishing times.
+CHUNKS_PER_WORKER = 4
 
 
 class StateFileError(TesseraError):
@@ -145,102 +150,123 @@ def read_checkpoints(conn: psycopg.Connection[Any]) -> list[Checkpoint]:
     return [checkpoint_from_row(r) for r in rows]
 
 
-_COPY_ESCAPES = {ord("b"): b"\b", ord("f"): b"\f", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t",
-                 ord("v"): b"\v"}
+class _RowScan:
+    """Every row recomputed, in event_id order, as chunks; then the tree's subtrees.
 
+    In process (one chunk), or in worker processes that import this transaction's
+    snapshot (pg_export_snapshot), each scanning chunks i, i + workers, ... and keeping
+    their leaf hashes: the Merkle rebuild asks them for the aligned perfect subtrees of
+    their runs of leaves (``subtrees``), so the node hashing is spread too and only
+    O(log n) hashes per chunk come back."""
 
-def _unescape(field: bytes) -> bytes | None:
-    """A COPY text-format field: \\N is NULL; backslash escapes decoded."""
-    if field == b"\\N":
-        return None
-    out = bytearray()
-    i, n = 0, len(field)
-    while i < n:
-        c = field[i]
-        if c != 0x5C:  # backslash
-            out.append(c)
-            i += 1
-            continue
-        nxt = field[i + 1]
-        if nxt in _COPY_ESCAPES:
-            out += _COPY_ESCAPES[nxt]
-            i += 2
-        elif 0x30 <= nxt <= 0x37:  # \ooo octal
-            j = i + 1
-            while j < n and j < i + 4 and 0x30 <= field[j] <= 0x37:
-                j += 1
-            out.append(int(field[i + 1:j], 8))
-            i = j
-        elif nxt == ord("x"):  # \xhh
-            j = i + 2
-            while j < n and j < i + 4 and chr(field[j]) in "0123456789abcdefABCDEF":
-                j += 1
-            out.append(int(field[i + 2:j], 16))
-            i = j
-        else:  # \\ and any other escaped character stand for themselves
-            out.append(nxt)
-            i += 2
-    return bytes(out)
+    def __init__(self, conn: psycopg.Connection[Any], horizons: list[int], workers: int | None,
+                 chunk_rows: int | None) -> None:
+        self.procs: list[Any] = []
+        self.commands: list[Any] = []
+        rowscan.prepare_session(conn)
+        row = conn.execute("SELECT min(event_id), max(event_id) FROM tessera.audit_events").fetchone()
+        first, last = (0, 0) if row is None or row[0] is None else (int(row[0]), int(row[1]))
+        span = last - first + 1
+        if workers is None:
+            workers = min(os.cpu_count() or 1, MAX_WORKERS) if span >= PARALLEL_MIN_ROWS else 1
+        if workers <= 1:
+            self.chunks = [rowscan.scan(conn, rowscan.MIN_EVENT_ID, rowscan.MAX_EVENT_ID, horizons)]
+            return
+        # Chunk bounds split [first, last]; the outer ones reach the ends of bigint.
+        size = max(1, chunk_rows or -(-span // (workers * CHUNKS_PER_WORKER)))
+        starts = list(range(first, last + 1, size))
+        bounds = [(rowscan.MIN_EVENT_ID if i == 0 else lo,
+                   rowscan.MAX_EVENT_ID if i == len(starts) - 1 else starts[i + 1] - 1)
+                  for i, lo in enumerate(starts)]
+        self._start_workers(conn, horizons, bounds, min(workers, len(bounds)))
 
+    def _start_workers(self, conn: psycopg.Connection[Any], horizons: list[int], bounds: list[tuple[int, int]],
+                       workers: int) -> None:
+        import multiprocessing
 
-def _canonical_timestamp(text: bytes) -> bytes:
-    """COPY's timestamptz text under TimeZone UTC and DateStyle ISO
-    ('2026-11-23 21:05:03.1234+00', trailing zeros of the fraction dropped) ->
-    '2026-11-23T21:05:03.123400Z'."""
-    if len(text) < 22 or text[10:11] != b" " or not text.endswith(b"+00"):
-        raise ValueError(f"unexpected timestamp text {text!r}")
-    body = text[:-3]
-    fraction = body[20:] if body[19:20] == b"." else b""
-    return body[:10] + b"T" + body[11:19] + b"." + fraction.ljust(6, b"0") + b"Z"
+        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
+        session_user = conn.execute("SELECT session_user::text").fetchone()[0]  # type: ignore[index]
+        params: dict[str, Any] = dict(conn.info.get_parameters())
+        if conn.info.password:
+            params["password"] = conn.info.password
+        # fork starts a worker in milliseconds (spawn re-imports everything, ~0.3 s); it
+        # is safe only while this process runs no other thread, so spawn otherwise.
+        # Workers never touch the inherited connection: they open their own and leave
+        # with os._exit (multiprocessing's way), running no finalizer on inherited objects.
+        method = ("fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+                  else "spawn")
+        ctx = multiprocessing.get_context(method)
+        self.out = ctx.Queue()
+        chunks = [(i, lo, hi) for i, (lo, hi) in enumerate(bounds)]
+        self.workers = workers
+        for w in range(workers):
+            commands = ctx.Queue()
+            proc = ctx.Process(target=rowscan.worker_main, daemon=True,
+                               args=(params, snapshot, session_user == "authenticator", horizons,
+                                     chunks[w::workers], self.out, commands))
+            proc.start()
+            self.procs.append(proc)
+            self.commands.append(commands)
+        results: dict[int, rowscan.ChunkResult] = {}
+        while len(results) < len(chunks):
+            message = self._get()
+            if message[0] != "chunk":
+                raise TesseraError(f"unexpected message from a verifier worker: {message[0]}")
+            results[message[1]] = message[2]
+        self.chunks = [results[i] for i in range(len(chunks))]
 
+    def _get(self) -> tuple[Any, ...]:
+        import queue
 
-def _row_hashes(conn: psycopg.Connection[Any]) -> Iterable[tuple[int, int, bytes, bytes]]:
-    """(event_id, txid, stored content_hash, recomputed content_hash) by event_id.
+        while True:
+            try:
+                message = self.out.get(timeout=1.0)
+            except queue.Empty:
+                if not any(p.is_alive() for p in self.procs) and self.out.empty():
+                    raise TesseraError("a verifier worker process ended without reporting") from None
+                continue
+            if message[0] == "error":
+                raise TesseraError(f"verifier worker failed (chunk {message[1]}): {message[2]}")
+            return message  # type: ignore[no-any-return]
 
-    The rows come through COPY in text format (the fastest way out of PostgreSQL): every
-    field arrives as the UTF-8 of PostgreSQL's text output, which *is* the canonical text
-    of encoding v1 for bigint, xid8, uuid, text and jsonb; the timestamp (read in UTC) and
-    inet (mask added when omitted) are brought to canonical form here. The encoding
-    itself (prefix, length prefixes, NULL marker) is computed here, not in SQL."""
-    pack = struct.Struct(">I").pack
-    null = encoding.NULL_FIELD
-    prefix = encoding.PREFIX
-    sha256 = hashlib.sha256
-    n_fields = len(encoding.FIELDS)
-    ts_index = encoding.FIELDS.index("occurred_at")
-    ip_index = encoding.FIELDS.index("source_ip")
-    conn.execute("SET LOCAL TimeZone = 'UTC'")
-    conn.execute("SET LOCAL DateStyle = 'ISO, YMD'")
-    conn.execute("SET LOCAL client_encoding = 'UTF8'")
-    columns = ", ".join(f"({c})::text" for c in encoding.SELECT_COLUMNS.split(", ")[:n_fields])
-    # ORDER BY the table's column (e.event_id), not the text output column of that name.
-    query = (f"COPY (SELECT {columns}, encode(e.content_hash, 'hex') FROM tessera.audit_events AS e "
-             "ORDER BY e.event_id) TO STDOUT")
-    with conn.cursor() as cur, cur.copy(query) as copy:
-        for data in copy:  # one CopyData message per row
-            line = bytes(data)
-            fields: list[bytes | None] = line[:-1].split(b"\t")  # type: ignore[assignment]
-            if b"\\" in line:
-                fields = [_unescape(f) if b"\\" in f else f for f in fields]  # type: ignore[arg-type]
-            fields[ts_index] = _canonical_timestamp(fields[ts_index])  # type: ignore[arg-type]
-            ip = fields[ip_index]
-            if ip is not None and b"/" not in ip:
-                fields[ip_index] = ip + (b"/128" if b":" in ip else b"/32")
-            parts = [prefix]
-            for b in fields[:n_fields]:
-                if b is None:
-                    parts.append(null)
-                else:
-                    parts.append(pack(len(b)))
-                    parts.append(b)
-            stored = bytes.fromhex(fields[n_fields].decode("ascii"))  # type: ignore[union-attr]
-            yield int(fields[0]), int(fields[2]), stored, sha256(b"".join(parts)).digest()  # type: ignore[arg-type]
+    def subtrees(self, requests: list[tuple[int, int, int, list[int]]]) -> dict[tuple[int, int], list[tuple[int, bytes]]]:
+        """(chunk, bucket, start, cuts) -> that run of leaves as aligned subtrees."""
+        if not self.procs:
+            return {(c, b): rowscan.subtrees(self.chunks[c].leaves[b], start, cuts)
+                    for c, b, start, cuts in requests}
+        for w, commands in enumerate(self.commands):
+            commands.put([r for r in requests if r[0] % self.workers == w])
+        out: dict[tuple[int, int], list[tuple[int, bytes]]] = {}
+        done = 0
+        while done < len(self.procs):
+            message = self._get()
+            if message[0] == "done":
+                done += 1
+            elif message[0] == "subtrees":
+                out[(message[1], message[2])] = message[3]
+        self.commands = []
+        return out
+
+    def close(self) -> None:
+        for commands in self.commands:
+            commands.put(None)
+        for proc in self.procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
+        self.procs = []
+        self.commands = []
 
 
 def verify(conn: psycopg.Connection[Any], public_keys: Iterable[Ed25519PublicKey],
-           state_path: Path | None = None, *, write_state: bool = True) -> VerifyResult:
+           state_path: Path | None = None, *, write_state: bool = True, workers: int | None = None,
+           chunk_rows: int | None = None) -> VerifyResult:
     """Verify the whole log (module docstring). ``conn`` must be idle; the read
-    transaction is rolled back at the end."""
+    transaction is rolled back at the end.
+
+    ``workers``: processes recomputing row hashes (default: one per CPU, up to
+    MAX_WORKERS, for logs of PARALLEL_MIN_ROWS rows or more; 1 = in this process);
+    ``chunk_rows``: event_ids per worker chunk (default: spread evenly)."""
     keys: Mapping[str, Ed25519PublicKey] = {key_id(k): k for k in public_keys}
     if not keys:
         raise TesseraError("verify needs at least one public key")
@@ -248,7 +274,7 @@ def verify(conn: psycopg.Connection[Any], public_keys: Iterable[Ed25519PublicKey
     with translate_errors():
         try:
             begin_read(conn)
-            result = _verify(conn, keys, state)
+            result = _verify(conn, keys, state, workers, chunk_rows)
         finally:
             conn.rollback()
     if result.ok and state_path is not None and write_state and result.latest is not None:
@@ -257,7 +283,8 @@ def verify(conn: psycopg.Connection[Any], public_keys: Iterable[Ed25519PublicKey
     return result
 
 
-def _verify(conn: psycopg.Connection[Any], keys: Mapping[str, Ed25519PublicKey], state: State | None) -> VerifyResult:
+def _verify(conn: psycopg.Connection[Any], keys: Mapping[str, Ed25519PublicKey], state: State | None,
+            workers: int | None, chunk_rows: int | None) -> VerifyResult:
     checkpoints = read_checkpoints(conn)
     result = VerifyResult(None, checkpoints=len(checkpoints))
 
@@ -288,53 +315,19 @@ def _verify(conn: psycopg.Connection[Any], keys: Mapping[str, Ed25519PublicKey],
 
     # -- 1: rows, bucketed by the good checkpoints' horizons (seal order inside each).
     horizons = [cp.horizon for cp in good]  # strictly increasing: links verified
-    buckets: list[list[bytes]] = [[] for _ in good]
-    leaf = merkle.leaf_hash
-    last_event: int | None = None
-    for event_id, txid, stored, recomputed in _row_hashes(conn):
-        result.rows += 1
-        if last_event is not None and event_id <= last_event:
-            result.problem = Problem(f"row event_id={event_id}", "event_id appears twice" if event_id == last_event
-                                     else "rows did not arrive in event_id order")
+    scan = _RowScan(conn, horizons, workers, chunk_rows)
+    try:
+        problem = _check_rows(scan.chunks, result)
+        if problem is not None:
+            result.problem = problem
             return result
-        last_event = event_id
-        if stored != recomputed:
-            result.problem = Problem(
-                f"row event_id={event_id}",
-                f"stored content_hash {stored.hex()} does not match its content "
-                f"(recomputed {recomputed.hex()}): the row was edited")
+        # -- 3: rebuild the tree checkpoint by checkpoint.
+        problem, size, root_at_state = _rebuild(scan, good, state, result)
+        if problem is not None:
+            result.problem = problem
             return result
-        b = bisect.bisect_right(horizons, txid)
-        if b < len(buckets):
-            buckets[b].append(leaf(stored))
-        else:
-            result.unsealed_rows += 1
-
-    # -- 3: rebuild the tree checkpoint by checkpoint.
-    frontier = merkle.Frontier()
-    root_at_state: bytes | None = merkle.EMPTY_ROOT if state is not None and state.tree_size == 0 else None
-    for cp, leaves in zip(good, buckets):
-        item = f"checkpoint {cp.checkpoint_id} (tree_size {cp.tree_size})"
-        if state is not None and frontier.size < state.tree_size <= frontier.size + len(leaves):
-            partial = frontier.copy()
-            partial.extend(leaves[: state.tree_size - frontier.size])
-            root_at_state = partial.root()
-        frontier.extend(leaves)
-        if frontier.size != cp.tree_size:
-            result.problem = Problem(item, (
-                f"the rows between its horizons ({cp.prev_horizon} <= txid < {cp.horizon}) make tree_size "
-                f"{frontier.size}, it signed {cp.tree_size}: rows were deleted, or inserted into the past"))
-            return result
-        if frontier.root() != cp.root_hash:
-            result.problem = Problem(item, (
-                f"root hash mismatch: rebuilt {frontier.root().hex()}, signed {cp.root_hash.hex()}: "
-                "sealed rows were changed (content and hash), reordered or swapped"))
-            return result
-        if tuple(frontier.nodes) != cp.frontier:
-            result.problem = Problem(item, "stored frontier does not match the rebuilt tree (edited checkpoint)")
-            return result
-        result.sealed_rows = frontier.size
-        result.latest = cp
+    finally:
+        scan.close()
 
     if first_bad is not None:
         result.problem = first_bad
@@ -343,7 +336,6 @@ def _verify(conn: psycopg.Connection[Any], keys: Mapping[str, Ed25519PublicKey],
 
     # -- 4: the state file.
     if state is not None:
-        size = frontier.size
         if size < state.tree_size:
             result.problem = Problem("state file", (
                 f"the log is shorter than last verified: tree_size {size} < {state.tree_size} "
@@ -362,3 +354,64 @@ def _verify(conn: psycopg.Connection[Any], keys: Mapping[str, Ed25519PublicKey],
                 "replaced"))
             return result
     return result
+
+
+def _check_rows(chunks: list[rowscan.ChunkResult], result: VerifyResult) -> Problem | None:
+    """Counts the rows; the first bad row (or rows out of event_id order across chunks)."""
+    last_event: int | None = None
+    for chunk in chunks:
+        result.rows += chunk.rows
+        result.unsealed_rows += chunk.unsealed
+        if chunk.first_event is not None and last_event is not None and chunk.first_event <= last_event:
+            return Problem(f"row event_id={chunk.first_event}", "rows did not arrive in event_id order")
+        if chunk.problem is not None:
+            return Problem(*chunk.problem)
+        if chunk.last_event is not None:
+            last_event = chunk.last_event
+    return None
+
+
+def _rebuild(scan: _RowScan, good: list[Checkpoint], state: State | None,
+             result: VerifyResult) -> tuple[Problem | None, int, bytes | None]:
+    """Rebuild the tree checkpoint by checkpoint from the rows' leaves (in seal order:
+    bucket by bucket, chunk by chunk inside a bucket, event_id order inside a chunk) and
+    compare each checkpoint's size, root and frontier; also the root at the state
+    file's tree_size."""
+    cut = [state.tree_size] if state is not None else []
+    requests: list[tuple[int, int, int, list[int]]] = []
+    pos = 0
+    for b in range(len(good)):
+        for c, chunk in enumerate(scan.chunks):
+            n = chunk.counts[b]
+            if n:
+                requests.append((c, b, pos, [x for x in cut if pos < x < pos + n]))
+                pos += n
+    subtrees = scan.subtrees(requests)
+    frontier = merkle.Frontier()
+    root_at_state: bytes | None = merkle.EMPTY_ROOT if state is not None and state.tree_size == 0 else None
+    runs = iter(requests)
+    run = next(runs, None)
+    for b, cp in enumerate(good):
+        item = f"checkpoint {cp.checkpoint_id} (tree_size {cp.tree_size})"
+        while run is not None and run[1] == b:
+            for height, root in subtrees[(run[0], run[1])]:
+                frontier.append_subtree(root, height)
+                if state is not None and frontier.size == state.tree_size:
+                    root_at_state = frontier.root()
+            run = next(runs, None)
+        if frontier.size != cp.tree_size:
+            return Problem(item, (
+                f"the rows between its horizons ({cp.prev_horizon} <= txid < {cp.horizon}) make tree_size "
+                f"{frontier.size}, it signed {cp.tree_size}: rows were deleted, or inserted into the past")), \
+                frontier.size, root_at_state
+        if frontier.root() != cp.root_hash:
+            return Problem(item, (
+                f"root hash mismatch: rebuilt {frontier.root().hex()}, signed {cp.root_hash.hex()}: "
+                "sealed rows were changed (content and hash), reordered or swapped")), \
+                frontier.size, root_at_state
+        if tuple(frontier.nodes) != cp.frontier:
+            return Problem(item, "stored frontier does not match the rebuilt tree (edited checkpoint)"), \
+                frontier.size, root_at_state
+        result.sealed_rows = frontier.size
+        result.latest = cp
+    return None, frontier.size, root_at_state
