@@ -63,6 +63,7 @@ SET ROLE tessera_owner;
 -- Money ledger: per-request savings and the balance ledger (issue 4)
 \ir functions/tessera_private.mechanics_are_valid.sql
 \ir functions/tessera_private.tag_pii_kind.sql
+\ir functions/tessera_private.create_monthly_partitions.sql
 \ir functions/tessera_private.create_savings_partitions.sql
 \ir functions/tessera_private.stamp_balance_transaction.sql
 \ir schema/60_optimize_savings.sql
@@ -90,7 +91,6 @@ SET ROLE tessera_owner;
 \ir policies/reading_share_tokens.sql
 
 -- Audit log (issue 5): append-only, hash-stamped audit_events; break-glass; auth failures
-\ir functions/tessera_private.create_monthly_partitions.sql
 \ir functions/tessera_private.prompt_fingerprint_v1_is_valid.sql
 \ir functions/tessera_private.stamp_audit_event.sql
 \ir schema/90_audit_events.sql

@@ -3,8 +3,8 @@
 -- UTC months starting at the month of p_from, plus its DEFAULT partition. Returns how
 -- many partitions it created.
 --
--- The generic form of tessera_private.create_savings_partitions (which stays as it is:
--- it is already migrated). Each partition is named <parent>_pYYYY_MM and covers
+-- The one implementation of monthly partitions; tessera_private.create_savings_partitions
+-- calls it for tessera.optimize_savings. Each partition is named <parent>_pYYYY_MM and covers
 -- [first instant of the UTC month, first instant of the next); the DEFAULT partition is
 -- <parent>_default. Every partition gets row-level security ENABLED and FORCED with no
 -- policy and no grant (a statement naming a partition directly applies the partition's
@@ -36,6 +36,7 @@ DECLARE
     append_only boolean;
     month date;
     part_name text;
+    bound text;
     part regclass;
     created integer := 0;
 BEGIN
@@ -55,26 +56,20 @@ BEGIN
     append_only := EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS t
                             WHERE t.tgrelid = p_parent AND t.tgname = parent_name || '_append_only_statement');
 
-    part_name := parent_name || '_default';
-    IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', parent_schema, part_name)) IS NULL THEN
-        EXECUTE pg_catalog.format('CREATE TABLE %I.%I PARTITION OF %s DEFAULT', parent_schema, part_name, p_parent);
-        part := pg_catalog.format('%I.%I', parent_schema, part_name)::regclass;
-        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
-        EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', part);
-        IF append_only THEN
-            PERFORM tessera_private.make_append_only(part);
+    -- The DEFAULT partition first, then each month: one partition spec per element.
+    FOR i IN -1 .. p_months - 1 LOOP
+        IF i < 0 THEN
+            part_name := parent_name || '_default';
+            bound := 'DEFAULT';
+        ELSE
+            month := (first_month + pg_catalog.make_interval(months => i))::date;
+            part_name := pg_catalog.format('%s_p%s', parent_name, pg_catalog.to_char(month, 'YYYY_MM'));
+            bound := pg_catalog.format('FOR VALUES FROM (%L) TO (%L)',
+                                       (month::timestamp AT TIME ZONE 'UTC'),
+                                       ((month + interval '1 month')::timestamp AT TIME ZONE 'UTC'));
         END IF;
-        created := created + 1;
-    END IF;
-    FOR i IN 0 .. p_months - 1 LOOP
-        month := (first_month + pg_catalog.make_interval(months => i))::date;
-        part_name := pg_catalog.format('%s_p%s', parent_name, pg_catalog.to_char(month, 'YYYY_MM'));
         CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('%I.%I', parent_schema, part_name)) IS NOT NULL;
-        EXECUTE pg_catalog.format(
-            'CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
-            parent_schema, part_name, p_parent,
-            (month::timestamp AT TIME ZONE 'UTC'),
-            ((month + interval '1 month')::timestamp AT TIME ZONE 'UTC'));
+        EXECUTE pg_catalog.format('CREATE TABLE %I.%I PARTITION OF %s %s', parent_schema, part_name, p_parent, bound);
         part := pg_catalog.format('%I.%I', parent_schema, part_name)::regclass;
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
         EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', part);

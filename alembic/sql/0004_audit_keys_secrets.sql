@@ -2,7 +2,8 @@
 --
 -- Issue 5 (audit events, break-glass, auth failures, signed checkpoints) and issue 6 (API
 -- keys, settlement batches and sealed secrets, exact cache, worker config). First the
--- deltas to files migrated earlier, then every new manifest file in load.sql order.
+-- deltas to files migrated earlier, then every new manifest file in load.sql order, then
+-- the delta that needs one of them.
 
 -- Delta, schema/00_schemas.sql: the audit sealer login (roles/roles.sql) reaches the
 -- functions granted to it in schema tessera.
@@ -25,8 +26,8 @@ CREATE POLICY clients_select_definer_recording ON tessera.clients
 -- UTC months starting at the month of p_from, plus its DEFAULT partition. Returns how
 -- many partitions it created.
 --
--- The generic form of tessera_private.create_savings_partitions (which stays as it is:
--- it is already migrated). Each partition is named <parent>_pYYYY_MM and covers
+-- The one implementation of monthly partitions; tessera_private.create_savings_partitions
+-- calls it for tessera.optimize_savings. Each partition is named <parent>_pYYYY_MM and covers
 -- [first instant of the UTC month, first instant of the next); the DEFAULT partition is
 -- <parent>_default. Every partition gets row-level security ENABLED and FORCED with no
 -- policy and no grant (a statement naming a partition directly applies the partition's
@@ -58,6 +59,7 @@ DECLARE
     append_only boolean;
     month date;
     part_name text;
+    bound text;
     part regclass;
     created integer := 0;
 BEGIN
@@ -77,26 +79,20 @@ BEGIN
     append_only := EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS t
                             WHERE t.tgrelid = p_parent AND t.tgname = parent_name || '_append_only_statement');
 
-    part_name := parent_name || '_default';
-    IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', parent_schema, part_name)) IS NULL THEN
-        EXECUTE pg_catalog.format('CREATE TABLE %I.%I PARTITION OF %s DEFAULT', parent_schema, part_name, p_parent);
-        part := pg_catalog.format('%I.%I', parent_schema, part_name)::regclass;
-        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
-        EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', part);
-        IF append_only THEN
-            PERFORM tessera_private.make_append_only(part);
+    -- The DEFAULT partition first, then each month: one partition spec per element.
+    FOR i IN -1 .. p_months - 1 LOOP
+        IF i < 0 THEN
+            part_name := parent_name || '_default';
+            bound := 'DEFAULT';
+        ELSE
+            month := (first_month + pg_catalog.make_interval(months => i))::date;
+            part_name := pg_catalog.format('%s_p%s', parent_name, pg_catalog.to_char(month, 'YYYY_MM'));
+            bound := pg_catalog.format('FOR VALUES FROM (%L) TO (%L)',
+                                       (month::timestamp AT TIME ZONE 'UTC'),
+                                       ((month + interval '1 month')::timestamp AT TIME ZONE 'UTC'));
         END IF;
-        created := created + 1;
-    END IF;
-    FOR i IN 0 .. p_months - 1 LOOP
-        month := (first_month + pg_catalog.make_interval(months => i))::date;
-        part_name := pg_catalog.format('%s_p%s', parent_name, pg_catalog.to_char(month, 'YYYY_MM'));
         CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('%I.%I', parent_schema, part_name)) IS NOT NULL;
-        EXECUTE pg_catalog.format(
-            'CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
-            parent_schema, part_name, p_parent,
-            (month::timestamp AT TIME ZONE 'UTC'),
-            ((month + interval '1 month')::timestamp AT TIME ZONE 'UTC'));
+        EXECUTE pg_catalog.format('CREATE TABLE %I.%I PARTITION OF %s %s', parent_schema, part_name, p_parent, bound);
         part := pg_catalog.format('%I.%I', parent_schema, part_name)::regclass;
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
         EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', part);
@@ -3296,3 +3292,18 @@ REVOKE ALL ON FUNCTION tessera_private.audit_coverage() FROM PUBLIC; -- function
 -- Attach the triggers the list asks for (every table above exists by now: this file is
 -- loaded after all of them, see load.sql).
 SELECT tessera_private.apply_audit_coverage();
+
+-- Delta, functions/tessera_private.create_savings_partitions.sql: one implementation of
+-- monthly partitions (tessera_private.create_monthly_partitions, created above).
+CREATE OR REPLACE FUNCTION tessera_private.create_savings_partitions(p_from date, p_months integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    RETURN tessera_private.create_monthly_partitions('tessera.optimize_savings'::regclass, p_from, p_months);
+END
+$function$;
+
+COMMENT ON FUNCTION tessera_private.create_savings_partitions(date, integer) IS
+    'Creates the missing monthly (UTC) partitions of tessera.optimize_savings and its DEFAULT partition, each with RLS enabled+forced and the append-only triggers. Re-runnable.';
