@@ -25,40 +25,51 @@
 --
 -- IMMUTABLE: the result depends only on the row (the formats above name no locale or
 -- time zone setting). The database encoding is UTF-8 (convert_to makes that explicit).
+-- PL/pgSQL, not SQL: a SQL function with a SET clause is never inlined, so its query
+-- (VALUES + string_agg) was planned afresh in every transaction that wrote an audit row;
+-- PL/pgSQL keeps its expressions prepared for the session (migration 0005; the bytes
+-- are unchanged, which the verifier's tests and the tamper suite check).
 CREATE FUNCTION tessera_private.audit_content_hash(p_event tessera.audit_events)
 RETURNS bytea
-LANGUAGE sql
+LANGUAGE plpgsql
 IMMUTABLE
 PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $function$
-    SELECT pg_catalog.sha256(
-        pg_catalog.convert_to('tessera.audit_events.v1', 'UTF8')
-        || pg_catalog.string_agg(
-               COALESCE(pg_catalog.int4send(pg_catalog.octet_length(pg_catalog.convert_to(f.v, 'UTF8')))
-                        || pg_catalog.convert_to(f.v, 'UTF8'),
-                        '\xffffffff'::bytea),
-               ''::bytea ORDER BY f.n))
-      FROM (VALUES
-          (1,  p_event.event_id::text),
-          (2,  pg_catalog.to_char(p_event.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
-          (3,  p_event.txid::text),
-          (4,  p_event.client_id::text),
-          (5,  p_event.entity),
-          (6,  p_event.entity_id),
-          (7,  p_event.action),
-          (8,  p_event.before::text),
-          (9,  p_event.after::text),
-          (10, p_event.actor_role),
-          (11, p_event.actor_session_role),
-          (12, p_event.actor_email),
-          (13, p_event.actor_sub),
-          (14, p_event.actor_job),
-          (15, p_event.request_id),
-          (16, p_event.reason),
-          (17, pg_catalog.host(p_event.source_ip) || '/' || pg_catalog.masklen(p_event.source_ip)),
-          (18, p_event.prompt_fingerprint_v1::text)
-      ) AS f (n, v)
+DECLARE
+    field text;
+    field_bytes bytea;
+    encoded bytea := pg_catalog.convert_to('tessera.audit_events.v1', 'UTF8');
+BEGIN
+    FOREACH field IN ARRAY ARRAY[
+            p_event.event_id::text,
+            pg_catalog.to_char(p_event.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+            p_event.txid::text,
+            p_event.client_id::text,
+            p_event.entity,
+            p_event.entity_id,
+            p_event.action,
+            p_event.before::text,
+            p_event.after::text,
+            p_event.actor_role,
+            p_event.actor_session_role,
+            p_event.actor_email,
+            p_event.actor_sub,
+            p_event.actor_job,
+            p_event.request_id,
+            p_event.reason,
+            pg_catalog.host(p_event.source_ip) || '/' || pg_catalog.masklen(p_event.source_ip),
+            p_event.prompt_fingerprint_v1::text]
+    LOOP
+        IF field IS NULL THEN
+            encoded := encoded || '\xffffffff'::bytea;
+        ELSE
+            field_bytes := pg_catalog.convert_to(field, 'UTF8');
+            encoded := encoded || pg_catalog.int4send(pg_catalog.octet_length(field_bytes)) || field_bytes;
+        END IF;
+    END LOOP;
+    RETURN pg_catalog.sha256(encoded);
+END
 $function$;
 
 COMMENT ON FUNCTION tessera_private.audit_content_hash(tessera.audit_events) IS

@@ -38,6 +38,9 @@ DECLARE
     before_part jsonb;
     after_part jsonb;
     changed_any boolean;
+    key_column text;
+    key_value text;
+    entity_key text;
 BEGIN
     IF TG_LEVEL = 'STATEMENT' THEN
         -- TRUNCATE (owner only: nobody else holds the privilege).
@@ -69,15 +72,24 @@ BEGIN
     END IF;
 
     row_full := COALESCE(new_full, old_full);
+    -- entity_id: the key values joined with '/' (a loop, not a query over unnest: this
+    -- runs for every audited row, and a query is an executor start each time).
+    FOREACH key_column IN ARRAY key_columns LOOP
+        key_value := row_full ->> key_column;
+        CONTINUE WHEN key_value IS NULL;
+        entity_key := CASE WHEN entity_key IS NULL THEN key_value ELSE entity_key || '/' || key_value END;
+    END LOOP;
     PERFORM tessera_private.write_audit_event(
         (row_full ->> 'client_id')::uuid,
         TG_TABLE_NAME,
-        (SELECT pg_catalog.string_agg(row_full ->> k.col, '/' ORDER BY k.n)
-           FROM pg_catalog.unnest(key_columns) WITH ORDINALITY AS k (col, n)),
+        entity_key,
         pg_catalog.lower(TG_OP),
         before_part,
         after_part,
-        tessera_private.break_glass_reason());
+        -- Only a transaction that opened a break-glass window carries the hint setting;
+        -- everyone else skips the lookup.
+        CASE WHEN pg_catalog.current_setting('tessera.break_glass_event', true) <> ''
+             THEN tessera_private.break_glass_reason() END);
     RETURN NULL;
 END
 $function$;

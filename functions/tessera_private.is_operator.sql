@@ -6,10 +6,14 @@
 -- the caller's own claim, so even this definer cannot read the staff list.
 -- search_path is pinned (pg_temp last) and every reference is schema-qualified, so a
 -- caller's temporary or same-named objects cannot stand in for the table or helpers.
+-- PARALLEL SAFE (migration 0005): it only reads, and jwt_claims no longer opens a
+-- subtransaction, so a query whose policies call it may run in parallel workers -- which
+-- is what keeps a sponsor's month-to-date query as fast as service_role's.
 CREATE FUNCTION tessera_private.is_operator()
 RETURNS boolean
 LANGUAGE sql
 STABLE
+PARALLEL SAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$

@@ -8,10 +8,13 @@
 -- the definer function can read only the token row, and the reading, that the presented
 -- token opens. Setting the GUC by hand gains nothing: it must hold the raw token, whose
 -- hash is all the database knows. Not executable by any API role (owner policies only).
+-- PARALLEL SAFE (migration 0005): it reads a setting and hashes it; read policies call
+-- it, and lint 0014 wants every function a read policy calls to be parallel safe.
 CREATE FUNCTION tessera_private.presented_share_token_sha256()
 RETURNS bytea
 LANGUAGE sql
 STABLE
+PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $function$
     SELECT pg_catalog.sha256(pg_catalog.convert_to(

@@ -6,10 +6,14 @@
 -- which PostgreSQL evaluates once per statement (an InitPlan) and serves from the
 -- client_id-leading primary key. SECURITY DEFINER for the same reason as is_operator();
 -- as tessera_owner it sees only the client_users rows carrying the caller's own email.
+-- PARALLEL SAFE (migration 0005): it only reads, and jwt_claims no longer opens a
+-- subtransaction, so a query whose policies call it may run in parallel workers -- which
+-- is what keeps a sponsor's month-to-date query as fast as service_role's.
 CREATE FUNCTION tessera_private.sponsor_client_ids()
 RETURNS uuid[]
 LANGUAGE sql
 STABLE
+PARALLEL SAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$

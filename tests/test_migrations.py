@@ -113,6 +113,8 @@ def test_revisions_are_named_and_each_has_frozen_sql():
     assert revisions, "no migrations"
     for number, rev in enumerate(revisions, start=1):
         assert re.fullmatch(r"\d{4}_[a-z][a-z0-9_]*", rev), rev
+        # alembic_version.version_num is varchar(32): a longer id fails only at upgrade time.
+        assert len(rev) <= 32, f"revision id longer than alembic_version.version_num allows: {rev}"
         assert rev.startswith(f"{number:04d}_"), f"revisions must be numbered consecutively: {rev}"
         text = (VERSIONS / f"{rev}.py").read_text()
         assert f'revision = "{rev}"' in text

@@ -1,0 +1,460 @@
+-- Frozen migration 0005_parallel_rls_audit_speed: hand-written delta; never edit once merged.
+--
+-- 1. tessera_private.jwt_claims validates the claims text before casting it, with no
+--    EXCEPTION block: an exception block opens a subtransaction, which PostgreSQL refuses
+--    in parallel mode, and it was all that kept the RLS identity helpers parallel-unsafe.
+-- 2. tessera_private.is_operator, sponsor_client_ids and presented_share_token_sha256
+--    become PARALLEL SAFE (jwt_email and jwt_claims already were): a sponsor's or an
+--    operator's read may now get the same parallel plan as service_role's (the RLS
+--    overhead of the month-to-date query); lint 0014 keeps it so.
+-- 3. The audited write path: audit_content_hash is PL/pgSQL (same bytes, encoding v1; as
+--    a SQL function with a SET clause it was re-planned in every transaction) and
+--    audit_row_change builds entity_id in a loop and skips the break-glass lookup unless
+--    the transaction opened a window.
+
+-- functions/tessera_private.jwt_claims.sql (replaced)
+-- tessera_private.jwt_claims(): the caller's JWT claims as a JSON object, or NULL.
+--
+-- The claims arrive as text in the transaction-local setting request.jwt.claims
+-- (PostgREST convention). Missing, empty, malformed or non-object claims all yield NULL,
+-- never an error: a policy that calls this must answer "zero rows", not leak why.
+-- Not SECURITY DEFINER: it reads only the caller's own setting.
+--
+-- No exception block, on purpose. The obvious body -- raw::jsonb inside BEGIN ...
+-- EXCEPTION WHEN data_exception -- opens a subtransaction on every call, and PostgreSQL
+-- refuses subtransactions in parallel mode ("cannot start subtransactions during a
+-- parallel operation"): the RLS helpers built on this function (jwt_email(),
+-- is_operator(), sponsor_client_ids()) could then never run in a parallel worker, and
+-- every call would pay for a subtransaction. PostgreSQL 15 has no pg_input_is_valid()
+-- nor IS JSON, so the text is validated here with regular expressions, and raw::jsonb
+-- runs only when the validator says the jsonb cast will accept it:
+--   1. escapes: every escape jsonb accepts becomes chr(3) -- \" \\ \/ \b \f \n \r \t and
+--      \uXXXX, but never \u0000 (22P05), a high surrogate only immediately followed by a
+--      low one (the pair is one escape), no lone surrogate, and in a non-UTF8 database
+--      no \u escape above \u007F. A backslash left over means invalid;
+--   2. strings: every double quote now opens or closes a string, so the text splits on
+--      them; each string becomes chr(1), and its contents must hold no raw control
+--      character (raw tab, LF and CR are allowed outside strings only, every other
+--      control character nowhere, which also keeps the placeholders out of the input);
+--   3. numbers (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?) and true/false/null
+--      become chr(2), a value; then JSON whitespace (space, tab, LF, CR) is dropped;
+--   4. a string followed by ":" becomes a key (chr(4)), any other string a value; then,
+--      pass after pass, a key followed by a value becomes a pair (chr(5)) and innermost
+--      arrays ([] or [V,...]) and objects ({} or {P,...}) collapse into a value. The text
+--      is valid when it collapses to a single value and its first non-blank character
+--      is "{". Any other leftover (stray characters, chr(3) outside a string, two
+--      adjacent values, a key out of place) never collapses.
+-- Caps, beyond which the claims are NULL although jsonb might accept them (failing
+-- closed, never raising): at most 65536 characters; at most 64 collapse passes, so
+-- nesting up to 64 levels is always accepted and deeper nesting may be refused (always
+-- beyond 128); in a number no run of more than 200 digits and an exponent of at most 3
+-- digits, so numeric input can never overflow (it refuses a weight beyond 131072
+-- integer digits or 16383 fraction digits). The regular expressions are dollar-quoted
+-- and backslash is written chr(92), so standard_conforming_strings cannot change them.
+-- Cost (PostgreSQL 15, one call): about 20 us on a typical 330-byte Supabase claims
+-- object, 30 us on a 490-byte one with escapes, against 5-7 us for the exception-block
+-- version; paid once per statement, since the policies wrap the helpers in (SELECT ...).
+CREATE OR REPLACE FUNCTION tessera_private.jwt_claims()
+RETURNS jsonb
+LANGUAGE plpgsql
+STABLE
+PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    max_length CONSTANT integer := 65536;
+    max_depth  CONSTANT integer := 64;
+    string_mark CONSTANT text := pg_catalog.chr(1);
+    value_mark  CONSTANT text := pg_catalog.chr(2);
+    escape_mark CONSTANT text := pg_catalog.chr(3);
+    key_mark    CONSTANT text := pg_catalog.chr(4);
+    pair_mark   CONSTANT text := pg_catalog.chr(5);
+    raw text := pg_catalog.current_setting('request.jwt.claims', true);
+    has_control boolean;
+    s text;
+    parts text[];
+    n integer;
+    skeleton text;
+    contents text := '';
+    reduced text;
+BEGIN
+    -- Claims must be an object: the first non-blank character is "{".
+    IF raw IS NULL OR pg_catalog.length(raw) > max_length
+       OR pg_catalog.ltrim(raw, E' \t\n\r') NOT LIKE '{%' THEN
+        RETURN NULL;
+    END IF;
+    -- Raw control characters: only JSON whitespace (tab, LF, CR), and only outside
+    -- strings (checked in step 2). This also keeps the placeholders chr(1) to chr(5) out
+    -- of the input.
+    has_control := raw ~ $re$[\u0001-\u001f]$re$;
+    IF has_control AND raw ~ $re$[\u0001-\u0008\u000b\u000c\u000e-\u001f]$re$ THEN
+        RETURN NULL;
+    END IF;
+
+    -- 1. Escapes -> chr(3): every escape jsonb accepts (chr(3) outside a string is left
+    -- over and so invalid); a backslash left over is invalid. Afterwards every double
+    -- quote opens or closes a string.
+    s := raw;
+    IF pg_catalog.strpos(s, pg_catalog.chr(92)) > 0 THEN
+        -- Matched from the left, as the JSON lexer does, so a run of backslashes pairs up
+        -- from its start; the \u escapes are rarer and their pattern costlier.
+        s := pg_catalog.regexp_replace(s, $re$\\["\\/bfnrt]$re$, escape_mark, 'g');
+        IF pg_catalog.strpos(s, pg_catalog.chr(92)) > 0 THEN
+            IF pg_catalog.getdatabaseencoding() = 'UTF8' THEN
+                s := pg_catalog.regexp_replace(s,
+                    $re$\\u(?:0(?:0(?:0[1-9a-fA-F]|[1-9a-fA-F][0-9a-fA-F])|[1-9a-fA-F][0-9a-fA-F]{2})|[1-9a-cA-CeEfF][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}|[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})$re$,
+                    escape_mark, 'g');
+            ELSE
+                -- Outside UTF8, jsonb refuses every \u escape above \u007F.
+                s := pg_catalog.regexp_replace(s,
+                    $re$\\u00(?:0[1-9a-fA-F]|[1-7][0-9a-fA-F])$re$, escape_mark, 'g');
+            END IF;
+            IF pg_catalog.strpos(s, pg_catalog.chr(92)) > 0 THEN
+                RETURN NULL;
+            END IF;
+        END IF;
+    END IF;
+
+    -- 2. Strings -> chr(1): the even pieces between double quotes are string contents,
+    -- which must hold no raw tab, LF or CR.
+    parts := pg_catalog.string_to_array(s, '"');
+    n := pg_catalog.array_length(parts, 1);
+    IF n % 2 = 0 THEN
+        RETURN NULL;
+    END IF;
+    skeleton := parts[1];
+    FOR i IN 2..n - 1 BY 2 LOOP
+        skeleton := skeleton || string_mark || parts[i + 1];
+    END LOOP;
+    IF has_control THEN
+        FOR i IN 2..n - 1 BY 2 LOOP
+            contents := contents || parts[i];
+        END LOOP;
+        IF contents ~ $re$[\t\n\r]$re$ THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+
+    -- 3. Numbers and literals -> chr(2) (a value), then JSON whitespace dropped (only now: it may
+    -- separate two tokens). Number caps, failing closed: a run of more than 200 digits is
+    -- refused, and the pattern takes at most 3 exponent digits, so a longer exponent
+    -- leaves two adjacent values, which never collapse.
+    IF pg_catalog.length(skeleton) > 200 AND skeleton ~ $re$[0-9]{201}$re$ THEN
+        RETURN NULL;
+    END IF;
+    skeleton := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(skeleton,
+                    'true', value_mark), 'false', value_mark), 'null', value_mark);
+    skeleton := pg_catalog.regexp_replace(skeleton,
+        $re$-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]{1,3})?$re$, value_mark, 'g');
+    IF has_control OR pg_catalog.strpos(skeleton, ' ') > 0 THEN
+        skeleton := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(skeleton,
+                        ' ', ''), E'\t', ''), E'\n', ''), E'\r', '');
+    END IF;
+
+    -- 4. A string followed by ":" is a key -> chr(4), every other string a value -> chr(2).
+    -- Then, pass after pass, a key and its value become a pair (chr(5)), and innermost
+    -- arrays [] / [V,...] and objects {} / {P,...} collapse into a value, until only one
+    -- value is left (valid: the text started with "{") or nothing changes (invalid).
+    skeleton := pg_catalog.replace(pg_catalog.replace(skeleton,
+                    string_mark || ':', key_mark), string_mark, value_mark);
+    FOR pass IN 1..max_depth LOOP
+        skeleton := pg_catalog.replace(skeleton, key_mark || value_mark, pair_mark);
+        reduced := skeleton;
+        IF pg_catalog.strpos(reduced, '[') > 0 THEN
+            reduced := pg_catalog.replace(pg_catalog.regexp_replace(reduced,
+                $re$\[(?:\u0002(?:,\u0002)*)?\]$re$, value_mark, 'g'), key_mark || value_mark, pair_mark);
+        END IF;
+        reduced := pg_catalog.regexp_replace(reduced,
+            $re$\{(?:\u0005(?:,\u0005)*)?\}$re$, value_mark, 'g');
+        IF reduced = value_mark THEN
+            RETURN raw::jsonb;
+        END IF;
+        IF reduced = skeleton THEN
+            RETURN NULL;
+        END IF;
+        skeleton := reduced;
+    END LOOP;
+    RETURN NULL;
+END
+$function$;
+
+COMMENT ON FUNCTION tessera_private.jwt_claims() IS
+    'The caller''s request.jwt.claims as a JSON object; NULL when missing, malformed, not an object or beyond the caps (65536 characters, nesting 64, numbers of 200 digits / 3-digit exponents). Validated without an exception block, so it is parallel safe and never raises.';
+
+REVOKE ALL ON FUNCTION tessera_private.jwt_claims() FROM PUBLIC; -- functions are executable by PUBLIC by default
+GRANT EXECUTE ON FUNCTION tessera_private.jwt_claims() TO authenticated;
+
+-- functions/tessera_private.is_operator.sql (replaced)
+-- tessera_private.is_operator(): is the caller's JWT email listed in tessera.operators?
+--
+-- SECURITY DEFINER so that the operator policies on tessera.operators do not recurse
+-- into themselves. It runs as tessera_owner, which FORCE ROW LEVEL SECURITY still
+-- confines: the owner's only policy on tessera.operators shows the row whose email is
+-- the caller's own claim, so even this definer cannot read the staff list.
+-- search_path is pinned (pg_temp last) and every reference is schema-qualified, so a
+-- caller's temporary or same-named objects cannot stand in for the table or helpers.
+-- PARALLEL SAFE (migration 0005): it only reads, and jwt_claims no longer opens a
+-- subtransaction, so a query whose policies call it may run in parallel workers -- which
+-- is what keeps a sponsor's month-to-date query as fast as service_role's.
+CREATE OR REPLACE FUNCTION tessera_private.is_operator()
+RETURNS boolean
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+    SELECT EXISTS (
+        SELECT 1
+          FROM tessera.operators AS o
+         WHERE o.email = tessera_private.jwt_email()
+    )
+$function$;
+
+COMMENT ON FUNCTION tessera_private.is_operator() IS
+    'True when the caller''s JWT email is in tessera.operators. SECURITY DEFINER, pinned search_path; false for missing or malformed claims.';
+
+REVOKE ALL ON FUNCTION tessera_private.is_operator() FROM PUBLIC; -- functions are executable by PUBLIC by default
+GRANT EXECUTE ON FUNCTION tessera_private.is_operator() TO authenticated;
+
+-- functions/tessera_private.sponsor_client_ids.sql (replaced)
+-- tessera_private.sponsor_client_ids(): the clients whose client_users list the caller's
+-- JWT email, as an array (empty, never NULL).
+--
+-- An array rather than SETOF so that policies can write
+--     client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[])
+-- which PostgreSQL evaluates once per statement (an InitPlan) and serves from the
+-- client_id-leading primary key. SECURITY DEFINER for the same reason as is_operator();
+-- as tessera_owner it sees only the client_users rows carrying the caller's own email.
+-- PARALLEL SAFE (migration 0005): it only reads, and jwt_claims no longer opens a
+-- subtransaction, so a query whose policies call it may run in parallel workers -- which
+-- is what keeps a sponsor's month-to-date query as fast as service_role's.
+CREATE OR REPLACE FUNCTION tessera_private.sponsor_client_ids()
+RETURNS uuid[]
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+    SELECT COALESCE(pg_catalog.array_agg(DISTINCT cu.client_id), '{}'::uuid[])
+      FROM tessera.client_users AS cu
+     WHERE cu.email = tessera_private.jwt_email()
+$function$;
+
+COMMENT ON FUNCTION tessera_private.sponsor_client_ids() IS
+    'Client ids the caller sponsors (JWT email in tessera.client_users); empty for missing or malformed claims. SECURITY DEFINER, pinned search_path.';
+
+REVOKE ALL ON FUNCTION tessera_private.sponsor_client_ids() FROM PUBLIC; -- functions are executable by PUBLIC by default
+GRANT EXECUTE ON FUNCTION tessera_private.sponsor_client_ids() TO authenticated;
+
+-- functions/tessera_private.presented_share_token_sha256.sql (replaced)
+-- tessera_private.presented_share_token_sha256(): SHA-256 of the share token presented in
+-- this transaction, or NULL.
+--
+-- tessera.reading_by_share_token() runs as tessera_owner, which FORCE ROW LEVEL SECURITY
+-- still confines. It puts the caller's raw token in the transaction-local setting
+-- tessera.share_token; the owner's token policies on tessera.reading_share_tokens and
+-- tessera.monthly_readings compare stored hashes with this function's result. So even
+-- the definer function can read only the token row, and the reading, that the presented
+-- token opens. Setting the GUC by hand gains nothing: it must hold the raw token, whose
+-- hash is all the database knows. Not executable by any API role (owner policies only).
+-- PARALLEL SAFE (migration 0005): it reads a setting and hashes it; read policies call
+-- it, and lint 0014 wants every function a read policy calls to be parallel safe.
+CREATE OR REPLACE FUNCTION tessera_private.presented_share_token_sha256()
+RETURNS bytea
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+    SELECT pg_catalog.sha256(pg_catalog.convert_to(
+        NULLIF(pg_catalog.current_setting('tessera.share_token', true), ''), 'UTF8'))
+$function$;
+
+COMMENT ON FUNCTION tessera_private.presented_share_token_sha256() IS
+    'SHA-256 of the raw share token in the transaction-local setting tessera.share_token (set by tessera.reading_by_share_token), else NULL. Used by tessera_owner policies only.';
+
+REVOKE ALL ON FUNCTION tessera_private.presented_share_token_sha256() FROM PUBLIC; -- functions are executable by PUBLIC by default
+
+-- functions/tessera_private.audit_content_hash.sql (replaced)
+-- tessera_private.audit_content_hash(event): the content hash of an audit row, canonical
+-- byte encoding v1. Computed by the insert trigger (tessera_private.stamp_audit_event);
+-- re-implemented independently by the verifier (tessera_db/audit/encoding.py); the two
+-- must agree byte for byte. Documented in docs/audit.md ("Encoding v1").
+--
+--   content_hash = sha256( 'tessera.audit_events.v1'        (23 ASCII bytes, no terminator)
+--                          || f(event_id) || f(occurred_at) || f(txid) || f(client_id)
+--                          || f(entity) || f(entity_id) || f(action) || f(before)
+--                          || f(after) || f(actor_role) || f(actor_session_role)
+--                          || f(actor_email) || f(actor_sub) || f(actor_job)
+--                          || f(request_id) || f(reason) || f(source_ip)
+--                          || f(prompt_fingerprint_v1) )
+--   f(NULL) = the 4 bytes FF FF FF FF
+--   f(v)    = int4send(octet_length(b)) || b   (4-byte big-endian length, then b), where
+--             b is the UTF-8 of v's canonical text:
+--               bigint, xid8  decimal digits                    '42'
+--               timestamptz   to_char(v AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+--                                                               '2026-11-23T21:05:03.123456Z'
+--               uuid          lower-case, hyphenated (uuid::text)
+--               text          as is
+--               inet          host(v) || '/' || masklen(v)     '10.0.0.1/32'
+--               jsonb         v::text (PostgreSQL's canonical jsonb rendering)
+-- content_hash itself is not an input. A NULL and an empty string differ (FF FF FF FF
+-- versus 00 00 00 00), and the length prefixes make the concatenation unambiguous.
+--
+-- IMMUTABLE: the result depends only on the row (the formats above name no locale or
+-- time zone setting). The database encoding is UTF-8 (convert_to makes that explicit).
+-- PL/pgSQL, not SQL: a SQL function with a SET clause is never inlined, so its query
+-- (VALUES + string_agg) was planned afresh in every transaction that wrote an audit row;
+-- PL/pgSQL keeps its expressions prepared for the session (migration 0005; the bytes
+-- are unchanged, which the verifier's tests and the tamper suite check).
+CREATE OR REPLACE FUNCTION tessera_private.audit_content_hash(p_event tessera.audit_events)
+RETURNS bytea
+LANGUAGE plpgsql
+IMMUTABLE
+PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    field text;
+    field_bytes bytea;
+    encoded bytea := pg_catalog.convert_to('tessera.audit_events.v1', 'UTF8');
+BEGIN
+    FOREACH field IN ARRAY ARRAY[
+            p_event.event_id::text,
+            pg_catalog.to_char(p_event.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+            p_event.txid::text,
+            p_event.client_id::text,
+            p_event.entity,
+            p_event.entity_id,
+            p_event.action,
+            p_event.before::text,
+            p_event.after::text,
+            p_event.actor_role,
+            p_event.actor_session_role,
+            p_event.actor_email,
+            p_event.actor_sub,
+            p_event.actor_job,
+            p_event.request_id,
+            p_event.reason,
+            pg_catalog.host(p_event.source_ip) || '/' || pg_catalog.masklen(p_event.source_ip),
+            p_event.prompt_fingerprint_v1::text]
+    LOOP
+        IF field IS NULL THEN
+            encoded := encoded || '\xffffffff'::bytea;
+        ELSE
+            field_bytes := pg_catalog.convert_to(field, 'UTF8');
+            encoded := encoded || pg_catalog.int4send(pg_catalog.octet_length(field_bytes)) || field_bytes;
+        END IF;
+    END LOOP;
+    RETURN pg_catalog.sha256(encoded);
+END
+$function$;
+
+COMMENT ON FUNCTION tessera_private.audit_content_hash(tessera.audit_events) IS
+    'SHA-256 of an audit row under canonical encoding v1: ''tessera.audit_events.v1'' then 18 fields in column order (content_hash excluded), each FF FF FF FF for NULL or 4-byte big-endian length || UTF-8 canonical text (decimal ints, UTC ISO-8601 microsecond timestamps with Z, lower-case uuid, host/masklen inet, jsonb::text).';
+
+REVOKE ALL ON FUNCTION tessera_private.audit_content_hash(tessera.audit_events) FROM PUBLIC; -- functions are executable by PUBLIC by default
+
+-- functions/tessera_private.audit_row_change.sql (replaced)
+-- tessera_private.audit_row_change(): the generic audit trigger. Attached, by
+-- tessera_private.apply_audit_coverage(), to every table that
+-- functions/tessera_private.audit_coverage.sql lists as audited, as
+--   <table>_audit           AFTER INSERT OR UPDATE OR DELETE, FOR EACH ROW
+--   <table>_audit_truncate  AFTER TRUNCATE, FOR EACH STATEMENT
+-- both ENABLE ALWAYS (session_replication_role = replica does not skip them).
+--
+-- Trigger arguments (written by apply_audit_coverage from the catalog and the list):
+--   TG_ARGV[0]  the key columns, as a text[] literal: the primary key without client_id
+--               (all of it when it is only client_id)
+--   TG_ARGV[1]  the secret columns, as a text[] literal: never copied into an event
+--
+-- One event per changed row: entity = table name, entity_id = key values joined with
+-- '/', client_id = the row's client_id (NULL for platform tables), action = insert |
+-- update | delete, before/after = the changed non-secret columns only (all non-secret
+-- columns for an insert or delete). An UPDATE that changes nothing writes nothing; one
+-- that changes only secret columns writes an event with before/after NULL (that it
+-- changed is recorded, never what to). Inside a break-glass window
+-- (tessera_private.break_glass_reason) the event carries the window's reason.
+--
+-- SECURITY DEFINER: the writer (authenticated, service_role, the proxy) holds no INSERT
+-- on tessera.audit_events; this runs as tessera_owner and appends through
+-- tessera_private.write_audit_event, whose insert trigger still stamps the caller's
+-- identity (the SET ROLE role and JWT claims are unchanged by SECURITY DEFINER).
+-- Trigger functions are never called directly (EXECUTE granted to nobody).
+CREATE OR REPLACE FUNCTION tessera_private.audit_row_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    key_columns text[] := TG_ARGV[0]::text[];
+    secret_columns text[] := TG_ARGV[1]::text[];
+    old_full jsonb;
+    new_full jsonb;
+    row_full jsonb;
+    before_part jsonb;
+    after_part jsonb;
+    changed_any boolean;
+    key_column text;
+    key_value text;
+    entity_key text;
+BEGIN
+    IF TG_LEVEL = 'STATEMENT' THEN
+        -- TRUNCATE (owner only: nobody else holds the privilege).
+        PERFORM tessera_private.write_audit_event(NULL, TG_TABLE_NAME, NULL, 'truncate',
+                                                  NULL, NULL, tessera_private.break_glass_reason());
+        RETURN NULL;
+    END IF;
+
+    IF TG_OP <> 'INSERT' THEN
+        old_full := pg_catalog.to_jsonb(OLD);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        new_full := pg_catalog.to_jsonb(NEW);
+    END IF;
+
+    IF TG_OP = 'UPDATE' THEN
+        SELECT pg_catalog.jsonb_object_agg(o.key, o.value) FILTER (WHERE o.key <> ALL (secret_columns)),
+               pg_catalog.jsonb_object_agg(o.key, new_full -> o.key) FILTER (WHERE o.key <> ALL (secret_columns)),
+               count(*) > 0
+          INTO before_part, after_part, changed_any
+          FROM pg_catalog.jsonb_each(old_full) AS o
+         WHERE new_full -> o.key IS DISTINCT FROM o.value;
+        IF NOT changed_any THEN
+            RETURN NULL;
+        END IF;
+    ELSE
+        before_part := old_full - secret_columns;
+        after_part := new_full - secret_columns;
+    END IF;
+
+    row_full := COALESCE(new_full, old_full);
+    -- entity_id: the key values joined with '/' (a loop, not a query over unnest: this
+    -- runs for every audited row, and a query is an executor start each time).
+    FOREACH key_column IN ARRAY key_columns LOOP
+        key_value := row_full ->> key_column;
+        CONTINUE WHEN key_value IS NULL;
+        entity_key := CASE WHEN entity_key IS NULL THEN key_value ELSE entity_key || '/' || key_value END;
+    END LOOP;
+    PERFORM tessera_private.write_audit_event(
+        (row_full ->> 'client_id')::uuid,
+        TG_TABLE_NAME,
+        entity_key,
+        pg_catalog.lower(TG_OP),
+        before_part,
+        after_part,
+        -- Only a transaction that opened a break-glass window carries the hint setting;
+        -- everyone else skips the lookup.
+        CASE WHEN pg_catalog.current_setting('tessera.break_glass_event', true) <> ''
+             THEN tessera_private.break_glass_reason() END);
+    RETURN NULL;
+END
+$function$;
+
+COMMENT ON FUNCTION tessera_private.audit_row_change() IS
+    'Generic AFTER row/TRUNCATE audit trigger: one event per changed row with the changed non-secret columns (args: key columns, secret columns). Attached by tessera_private.apply_audit_coverage.';
+
+REVOKE ALL ON FUNCTION tessera_private.audit_row_change() FROM PUBLIC; -- functions are executable by PUBLIC by default
