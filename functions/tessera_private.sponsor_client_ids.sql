@@ -1,10 +1,14 @@
 -- tessera_private.sponsor_client_ids(): the clients whose client_users list the caller's
 -- JWT email, as an array (empty, never NULL).
 --
--- An array rather than SETOF so that policies can write
---     client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[])
--- which PostgreSQL evaluates once per statement (an InitPlan) and serves from the
--- client_id-leading primary key. SECURITY DEFINER for the same reason as is_operator();
+-- Policies write
+--     client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids())))
+-- which PostgreSQL evaluates once per statement (an InitPlan) and can serve from the
+-- client_id-leading primary key. Why ARRAY(SELECT unnest(...)) and not the shorter
+-- (SELECT tessera_private.sponsor_client_ids()): that scalar subquery's result comes back
+-- through a tuple, with the 1-byte varlena header of a short value, and ANY then copies
+-- ("detoasts") the array again for every row it tests -- about 50 ns a row, against about
+-- 10 ns for the array an ARRAY() subquery builds (migration 0005; docs/benchmarks.md). SECURITY DEFINER for the same reason as is_operator();
 -- as tessera_owner it sees only the client_users rows carrying the caller's own email.
 -- PARALLEL SAFE (migration 0005): it only reads, and jwt_claims no longer opens a
 -- subtransaction, so a query whose policies call it may run in parallel workers -- which

@@ -14,24 +14,24 @@ ALTER TABLE tessera.api_keys FORCE ROW LEVEL SECURITY;
 CREATE POLICY api_keys_select_operator_or_sponsor ON tessera.api_keys
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY api_keys_select_definer_for_caller ON tessera.api_keys
     FOR SELECT TO tessera_owner
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY api_keys_insert_definer_for_caller ON tessera.api_keys
     FOR INSERT TO tessera_owner
     WITH CHECK ((SELECT tessera_private.is_operator())
-                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+                OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY api_keys_update_definer_for_caller ON tessera.api_keys
     FOR UPDATE TO tessera_owner
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))))
     WITH CHECK ((SELECT tessera_private.is_operator())
-                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+                OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 -- tessera.verify_api_key: only the row whose stored hash is the presented one (setting
 -- tessera.api_key_sha256, hex, set and cleared by verify_api_key).

@@ -25,7 +25,7 @@ ALTER TABLE tessera.audit_events FORCE ROW LEVEL SECURITY;
 CREATE POLICY audit_events_select_operator_or_sponsor ON tessera.audit_events
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 -- The only way a row gets in: tessera_private.write_audit_event, which sets
 -- tessera.audit_writer around its one INSERT and clears it after. The BEFORE INSERT

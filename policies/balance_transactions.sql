@@ -12,7 +12,7 @@ ALTER TABLE tessera.balance_transactions FORCE ROW LEVEL SECURITY;
 CREATE POLICY balance_transactions_select_operator_or_sponsor ON tessera.balance_transactions
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY balance_transactions_insert_operator ON tessera.balance_transactions
     FOR INSERT TO authenticated

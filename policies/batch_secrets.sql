@@ -19,7 +19,7 @@ ALTER TABLE tessera.batch_secrets FORCE ROW LEVEL SECURITY;
 CREATE POLICY batch_secrets_select_operator_or_sponsor ON tessera.batch_secrets
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY batch_secrets_select_definer_recording ON tessera.batch_secrets
     FOR SELECT TO tessera_owner

@@ -15,7 +15,7 @@ ALTER TABLE tessera.batches FORCE ROW LEVEL SECURITY;
 CREATE POLICY batches_select_operator_or_sponsor ON tessera.batches
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY batches_select_definer_recording ON tessera.batches
     FOR SELECT TO tessera_owner

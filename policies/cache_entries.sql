@@ -15,7 +15,7 @@ ALTER TABLE tessera.cache_entries FORCE ROW LEVEL SECURITY;
 CREATE POLICY cache_entries_select_operator_or_sponsor ON tessera.cache_entries
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY cache_entries_select_definer_workload ON tessera.cache_entries
     FOR SELECT TO tessera_owner
@@ -38,12 +38,12 @@ CREATE POLICY cache_entries_update_definer_workload ON tessera.cache_entries
 CREATE POLICY cache_entries_select_definer_for_caller ON tessera.cache_entries
     FOR SELECT TO tessera_owner
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY cache_entries_delete_definer_for_caller ON tessera.cache_entries
     FOR DELETE TO tessera_owner
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 -- Privileges for authenticated: metadata only, rows narrowed by the policy above.
 GRANT SELECT (client_id, workload_id, entry_id, content_type, stored_at, expires_at)

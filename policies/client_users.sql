@@ -10,7 +10,7 @@ ALTER TABLE tessera.client_users FORCE ROW LEVEL SECURITY;
 CREATE POLICY client_users_select_operator_or_sponsor ON tessera.client_users
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY client_users_insert_operator ON tessera.client_users
     FOR INSERT TO authenticated

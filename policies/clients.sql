@@ -11,7 +11,7 @@ ALTER TABLE tessera.clients FORCE ROW LEVEL SECURITY;
 CREATE POLICY clients_select_operator_or_sponsor ON tessera.clients
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY clients_insert_operator ON tessera.clients
     FOR INSERT TO authenticated
@@ -31,14 +31,14 @@ CREATE POLICY clients_delete_operator ON tessera.clients
 CREATE POLICY clients_select_definer_for_caller ON tessera.clients
     FOR SELECT TO tessera_owner
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY clients_update_definer_for_caller ON tessera.clients
     FOR UPDATE TO tessera_owner
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))))
     WITH CHECK ((SELECT tessera_private.is_operator())
-                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+                OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 -- [issue 6, worker config / batches / cache] The proxy- and settlement-facing SECURITY
 -- DEFINER functions (tessera.worker_config, create_batch, cache_lookup, cache_put) read

@@ -12,7 +12,7 @@ ALTER TABLE tessera.monthly_readings FORCE ROW LEVEL SECURITY;
 CREATE POLICY monthly_readings_select_operator_or_sponsor ON tessera.monthly_readings
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 -- Operators issue readings (tessera.issue_monthly_reading runs with the caller's rights).
 CREATE POLICY monthly_readings_insert_operator ON tessera.monthly_readings
@@ -23,7 +23,7 @@ CREATE POLICY monthly_readings_insert_operator ON tessera.monthly_readings
 CREATE POLICY monthly_readings_select_definer_for_caller ON tessera.monthly_readings
     FOR SELECT TO tessera_owner
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 -- tessera.reading_by_share_token runs as the owner: the one reading named by the token
 -- row the presented token opens (that row is itself filtered by the owner's token policy).

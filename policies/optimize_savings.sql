@@ -22,7 +22,7 @@ ALTER TABLE tessera.optimize_savings FORCE ROW LEVEL SECURITY;
 CREATE POLICY optimize_savings_select_operator_or_sponsor ON tessera.optimize_savings
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY optimize_savings_select_definer_recording ON tessera.optimize_savings
     FOR SELECT TO tessera_owner

@@ -14,24 +14,24 @@ ALTER TABLE tessera.reading_share_tokens FORCE ROW LEVEL SECURITY;
 CREATE POLICY reading_share_tokens_select_operator_or_sponsor ON tessera.reading_share_tokens
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY reading_share_tokens_select_definer_for_caller ON tessera.reading_share_tokens
     FOR SELECT TO tessera_owner
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY reading_share_tokens_insert_definer_for_caller ON tessera.reading_share_tokens
     FOR INSERT TO tessera_owner
     WITH CHECK ((SELECT tessera_private.is_operator())
-                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+                OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY reading_share_tokens_update_definer_for_caller ON tessera.reading_share_tokens
     FOR UPDATE TO tessera_owner
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))))
     WITH CHECK ((SELECT tessera_private.is_operator())
-                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+                OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 -- tessera.reading_by_share_token: only the row the presented token opens.
 CREATE POLICY reading_share_tokens_select_definer_by_token ON tessera.reading_share_tokens

@@ -13,7 +13,7 @@ ALTER TABLE tessera.workload_settings FORCE ROW LEVEL SECURITY;
 CREATE POLICY workload_settings_select_operator_or_sponsor ON tessera.workload_settings
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY workload_settings_select_definer_recording ON tessera.workload_settings
     FOR SELECT TO tessera_owner

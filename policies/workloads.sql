@@ -10,7 +10,7 @@ ALTER TABLE tessera.workloads FORCE ROW LEVEL SECURITY;
 CREATE POLICY workloads_select_operator_or_sponsor ON tessera.workloads
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY workloads_insert_operator ON tessera.workloads
     FOR INSERT TO authenticated
@@ -21,9 +21,9 @@ CREATE POLICY workloads_insert_operator ON tessera.workloads
 CREATE POLICY workloads_update_operator_or_sponsor ON tessera.workloads
     FOR UPDATE TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))
+           OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))))
     WITH CHECK ((SELECT tessera_private.is_operator())
-                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+                OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
 CREATE POLICY workloads_delete_operator ON tessera.workloads
     FOR DELETE TO authenticated

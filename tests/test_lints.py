@@ -186,6 +186,11 @@ PLANTS: dict[str, list[Plant]] = {
               " USING (tessera_private.scratch_visible(client_id) AND (SELECT tessera_private.is_operator()))",
               owner=True, id="new-function", schema="tessera_private", name="scratch_visible"),
     ],
+    "policy_any_over_scalar_subquery": [
+        plant("CREATE POLICY scratch_any ON tessera.workloads FOR SELECT TO authenticated"
+              " USING (client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))",
+              owner=True, id="scalar-subquery", name="workloads", policy="scratch_any"),
+    ],
     "truncate_granted_to_non_owner": [
         plant("GRANT TRUNCATE ON tessera.workloads TO service_role",
               id="service-role", schema="tessera", name="workloads", grantee="service_role"),

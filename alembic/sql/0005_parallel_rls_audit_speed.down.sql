@@ -281,3 +281,112 @@ COMMENT ON FUNCTION tessera_private.audit_row_change() IS
     'Generic AFTER row/TRUNCATE audit trigger: one event per changed row with the changed non-secret columns (args: key columns, secret columns). Attached by tessera_private.apply_audit_coverage.';
 
 REVOKE ALL ON FUNCTION tessera_private.audit_row_change() FROM PUBLIC; -- functions are executable by PUBLIC by default
+
+-- policies/api_keys.sql (0004)
+ALTER POLICY api_keys_select_operator_or_sponsor ON tessera.api_keys
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY api_keys_select_definer_for_caller ON tessera.api_keys
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY api_keys_insert_definer_for_caller ON tessera.api_keys
+    WITH CHECK ((SELECT tessera_private.is_operator())
+                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY api_keys_update_definer_for_caller ON tessera.api_keys
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))
+    WITH CHECK ((SELECT tessera_private.is_operator())
+                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- policies/audit_events.sql (0004)
+ALTER POLICY audit_events_select_operator_or_sponsor ON tessera.audit_events
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- policies/balance_transactions.sql (0004)
+ALTER POLICY balance_transactions_select_operator_or_sponsor ON tessera.balance_transactions
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- policies/batch_secrets.sql (0004)
+ALTER POLICY batch_secrets_select_operator_or_sponsor ON tessera.batch_secrets
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- policies/batches.sql (0004)
+ALTER POLICY batches_select_operator_or_sponsor ON tessera.batches
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- policies/cache_entries.sql (0004)
+ALTER POLICY cache_entries_select_operator_or_sponsor ON tessera.cache_entries
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY cache_entries_select_definer_for_caller ON tessera.cache_entries
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY cache_entries_delete_definer_for_caller ON tessera.cache_entries
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- policies/client_users.sql (0004)
+ALTER POLICY client_users_select_operator_or_sponsor ON tessera.client_users
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- policies/clients.sql (0004)
+ALTER POLICY clients_select_operator_or_sponsor ON tessera.clients
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY clients_select_definer_for_caller ON tessera.clients
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY clients_update_definer_for_caller ON tessera.clients
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))
+    WITH CHECK ((SELECT tessera_private.is_operator())
+                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- policies/monthly_readings.sql (0004)
+ALTER POLICY monthly_readings_select_operator_or_sponsor ON tessera.monthly_readings
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY monthly_readings_select_definer_for_caller ON tessera.monthly_readings
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- policies/optimize_savings.sql (0004)
+ALTER POLICY optimize_savings_select_operator_or_sponsor ON tessera.optimize_savings
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- policies/reading_share_tokens.sql (0004)
+ALTER POLICY reading_share_tokens_select_operator_or_sponsor ON tessera.reading_share_tokens
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY reading_share_tokens_select_definer_for_caller ON tessera.reading_share_tokens
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY reading_share_tokens_insert_definer_for_caller ON tessera.reading_share_tokens
+    WITH CHECK ((SELECT tessera_private.is_operator())
+                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY reading_share_tokens_update_definer_for_caller ON tessera.reading_share_tokens
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))
+    WITH CHECK ((SELECT tessera_private.is_operator())
+                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- policies/workload_settings.sql (0004)
+ALTER POLICY workload_settings_select_operator_or_sponsor ON tessera.workload_settings
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+
+-- policies/workloads.sql (0004)
+ALTER POLICY workloads_select_operator_or_sponsor ON tessera.workloads
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY workloads_update_operator_or_sponsor ON tessera.workloads
+    USING ((SELECT tessera_private.is_operator())
+           OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))
+    WITH CHECK ((SELECT tessera_private.is_operator())
+                OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
