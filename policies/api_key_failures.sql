@@ -15,11 +15,11 @@ CREATE POLICY api_key_failures_select_operator ON tessera.api_key_failures
 
 CREATE POLICY api_key_failures_select_definer_source ON tessera.api_key_failures
     FOR SELECT TO tessera_owner
-    USING (source = (SELECT NULLIF(pg_catalog.current_setting('tessera.api_key_source', true), '')));
+    USING (source = NULLIF((SELECT pg_catalog.current_setting('tessera.api_key_source', true)), ''));
 
 CREATE POLICY api_key_failures_insert_definer_source ON tessera.api_key_failures
     FOR INSERT TO tessera_owner
-    WITH CHECK (source = (SELECT NULLIF(pg_catalog.current_setting('tessera.api_key_source', true), '')));
+    WITH CHECK (source = NULLIF((SELECT pg_catalog.current_setting('tessera.api_key_source', true)), ''));
 
 -- Privileges for authenticated: read, narrowed to operators by the policy above.
 GRANT SELECT ON tessera.api_key_failures TO authenticated;

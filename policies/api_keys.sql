@@ -37,8 +37,8 @@ CREATE POLICY api_keys_update_definer_for_caller ON tessera.api_keys
 -- tessera.api_key_sha256, hex, set and cleared by verify_api_key).
 CREATE POLICY api_keys_select_definer_by_hash ON tessera.api_keys
     FOR SELECT TO tessera_owner
-    USING (key_sha256 = (SELECT pg_catalog.decode(
-               NULLIF(pg_catalog.current_setting('tessera.api_key_sha256', true), ''), 'hex')));
+    USING (key_sha256 = pg_catalog.decode(
+               NULLIF((SELECT pg_catalog.current_setting('tessera.api_key_sha256', true)), ''), 'hex'));
 
 -- Privileges for authenticated and server-side jobs: read the metadata only; key_sha256
 -- is readable by no API role (it is what verify_api_key compares against).

@@ -23,25 +23,25 @@ CREATE POLICY batch_secrets_select_operator_or_sponsor ON tessera.batch_secrets
 
 CREATE POLICY batch_secrets_select_definer_recording ON tessera.batch_secrets
     FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 CREATE POLICY batch_secrets_insert_definer_recording ON tessera.batch_secrets
     FOR INSERT TO tessera_owner
-    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 CREATE POLICY batch_secrets_update_definer_recording ON tessera.batch_secrets
     FOR UPDATE TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid))
-    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid)
+    WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 CREATE POLICY batch_secrets_delete_definer_recording ON tessera.batch_secrets
     FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 -- tessera.batch_secrets_to_reseal: rows sealed under another key id than the current one.
 CREATE POLICY batch_secrets_select_definer_to_reseal ON tessera.batch_secrets
     FOR SELECT TO tessera_owner
-    USING (key_id <> (SELECT NULLIF(pg_catalog.current_setting('tessera.reseal_current_key_id', true), '')));
+    USING (key_id <> NULLIF((SELECT pg_catalog.current_setting('tessera.reseal_current_key_id', true)), ''));
 
 -- Privileges for authenticated: the metadata only, rows narrowed by the policy above.
 GRANT SELECT (client_id, batch_id, secret_id, scheme, key_id, created_at, resealed_at)

@@ -19,16 +19,16 @@ CREATE POLICY batches_select_operator_or_sponsor ON tessera.batches
 
 CREATE POLICY batches_select_definer_recording ON tessera.batches
     FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 CREATE POLICY batches_insert_definer_recording ON tessera.batches
     FOR INSERT TO tessera_owner
-    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 CREATE POLICY batches_update_definer_recording ON tessera.batches
     FOR UPDATE TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid))
-    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid)
+    WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 -- Privileges for authenticated: read, rows narrowed by the policy above.
 GRANT SELECT ON tessera.batches TO authenticated;

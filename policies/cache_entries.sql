@@ -19,20 +19,20 @@ CREATE POLICY cache_entries_select_operator_or_sponsor ON tessera.cache_entries
 
 CREATE POLICY cache_entries_select_definer_workload ON tessera.cache_entries
     FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid)
-           AND workload_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_workload_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid
+           AND workload_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_workload_id', true)), '')::uuid);
 
 CREATE POLICY cache_entries_insert_definer_workload ON tessera.cache_entries
     FOR INSERT TO tessera_owner
-    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid)
-                AND workload_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_workload_id', true), '')::uuid));
+    WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid
+                AND workload_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_workload_id', true)), '')::uuid);
 
 CREATE POLICY cache_entries_update_definer_workload ON tessera.cache_entries
     FOR UPDATE TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid)
-           AND workload_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_workload_id', true), '')::uuid))
-    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid)
-                AND workload_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_workload_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid
+           AND workload_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_workload_id', true)), '')::uuid)
+    WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid
+                AND workload_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_workload_id', true)), '')::uuid);
 
 -- tessera.flush_cache: the caller's own clients (operators: all).
 CREATE POLICY cache_entries_select_definer_for_caller ON tessera.cache_entries

@@ -48,7 +48,7 @@ CREATE POLICY clients_update_definer_for_caller ON tessera.clients
 -- afterwards (the same setting that admits that client's workloads, policies/workloads.sql).
 CREATE POLICY clients_select_definer_recording ON tessera.clients
     FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 -- Privileges for authenticated: rows are narrowed by the policies above.
 GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.clients TO authenticated;

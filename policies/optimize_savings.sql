@@ -26,11 +26,11 @@ CREATE POLICY optimize_savings_select_operator_or_sponsor ON tessera.optimize_sa
 
 CREATE POLICY optimize_savings_select_definer_recording ON tessera.optimize_savings
     FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 CREATE POLICY optimize_savings_insert_definer_recording ON tessera.optimize_savings
     FOR INSERT TO tessera_owner
-    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 -- Privileges for authenticated: rows narrowed by the policy above. Read only.
 GRANT SELECT ON tessera.optimize_savings TO authenticated;

@@ -30,7 +30,7 @@ CREATE POLICY pricing_catalog_select_definer_current ON tessera.pricing_catalog
 -- reference data, and the catalog's history is exactly what it must price against.
 CREATE POLICY pricing_catalog_select_definer_recording ON tessera.pricing_catalog
     FOR SELECT TO tessera_owner
-    USING ((SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')) IS NOT NULL);
+    USING (NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '') IS NOT NULL);
 
 CREATE POLICY pricing_catalog_insert_definer_open ON tessera.pricing_catalog
     FOR INSERT TO tessera_owner

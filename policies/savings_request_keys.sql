@@ -9,8 +9,8 @@ ALTER TABLE tessera.savings_request_keys FORCE ROW LEVEL SECURITY;
 
 CREATE POLICY savings_request_keys_select_definer_recording ON tessera.savings_request_keys
     FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 CREATE POLICY savings_request_keys_insert_definer_recording ON tessera.savings_request_keys
     FOR INSERT TO tessera_owner
-    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);

@@ -17,16 +17,16 @@ CREATE POLICY workload_settings_select_operator_or_sponsor ON tessera.workload_s
 
 CREATE POLICY workload_settings_select_definer_recording ON tessera.workload_settings
     FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 CREATE POLICY workload_settings_insert_definer_recording ON tessera.workload_settings
     FOR INSERT TO tessera_owner
-    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 CREATE POLICY workload_settings_update_definer_recording ON tessera.workload_settings
     FOR UPDATE TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid))
-    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid)
+    WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
 -- Privileges for authenticated: read, rows narrowed by the policy above.
 GRANT SELECT ON tessera.workload_settings TO authenticated;

@@ -47,4 +47,4 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.workloads TO service_role;
 -- before and clears after its reads. No other definer function reads workloads.
 CREATE POLICY workloads_select_definer_recording ON tessera.workloads
     FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);

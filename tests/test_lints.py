@@ -191,6 +191,15 @@ PLANTS: dict[str, list[Plant]] = {
               " USING (client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))",
               owner=True, id="scalar-subquery", name="workloads", policy="scratch_any"),
     ],
+    "policy_setting_read_per_row": [
+        plant("CREATE POLICY scratch_setting ON tessera.workloads FOR SELECT TO tessera_owner"
+              " USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true),"
+              " '')::uuid))",
+              owner=True, id="inside-nullif", name="workloads", policy="scratch_setting"),
+        plant("CREATE POLICY scratch_setting ON tessera.clients FOR SELECT TO tessera_owner"
+              " USING (name = pg_catalog.current_setting('tessera.scratch', true))",
+              owner=True, id="bare-call", name="clients", policy="scratch_setting"),
+    ],
     "truncate_granted_to_non_owner": [
         plant("GRANT TRUNCATE ON tessera.workloads TO service_role",
               id="service-role", schema="tessera", name="workloads", grantee="service_role"),

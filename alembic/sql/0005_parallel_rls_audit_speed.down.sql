@@ -282,6 +282,12 @@ COMMENT ON FUNCTION tessera_private.audit_row_change() IS
 
 REVOKE ALL ON FUNCTION tessera_private.audit_row_change() FROM PUBLIC; -- functions are executable by PUBLIC by default
 
+-- policies/api_key_failures.sql (0004)
+ALTER POLICY api_key_failures_select_definer_source ON tessera.api_key_failures
+    USING (source = (SELECT NULLIF(pg_catalog.current_setting('tessera.api_key_source', true), '')));
+ALTER POLICY api_key_failures_insert_definer_source ON tessera.api_key_failures
+    WITH CHECK (source = (SELECT NULLIF(pg_catalog.current_setting('tessera.api_key_source', true), '')));
+
 -- policies/api_keys.sql (0004)
 ALTER POLICY api_keys_select_operator_or_sponsor ON tessera.api_keys
     USING ((SELECT tessera_private.is_operator())
@@ -297,6 +303,9 @@ ALTER POLICY api_keys_update_definer_for_caller ON tessera.api_keys
            OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))
     WITH CHECK ((SELECT tessera_private.is_operator())
                 OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY api_keys_select_definer_by_hash ON tessera.api_keys
+    USING (key_sha256 = (SELECT pg_catalog.decode(
+               NULLIF(pg_catalog.current_setting('tessera.api_key_sha256', true), ''), 'hex')));
 
 -- policies/audit_events.sql (0004)
 ALTER POLICY audit_events_select_operator_or_sponsor ON tessera.audit_events
@@ -312,16 +321,45 @@ ALTER POLICY balance_transactions_select_operator_or_sponsor ON tessera.balance_
 ALTER POLICY batch_secrets_select_operator_or_sponsor ON tessera.batch_secrets
     USING ((SELECT tessera_private.is_operator())
            OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY batch_secrets_select_definer_recording ON tessera.batch_secrets
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+ALTER POLICY batch_secrets_insert_definer_recording ON tessera.batch_secrets
+    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+ALTER POLICY batch_secrets_update_definer_recording ON tessera.batch_secrets
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid))
+    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+ALTER POLICY batch_secrets_delete_definer_recording ON tessera.batch_secrets
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+ALTER POLICY batch_secrets_select_definer_to_reseal ON tessera.batch_secrets
+    USING (key_id <> (SELECT NULLIF(pg_catalog.current_setting('tessera.reseal_current_key_id', true), '')));
 
 -- policies/batches.sql (0004)
 ALTER POLICY batches_select_operator_or_sponsor ON tessera.batches
     USING ((SELECT tessera_private.is_operator())
            OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY batches_select_definer_recording ON tessera.batches
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+ALTER POLICY batches_insert_definer_recording ON tessera.batches
+    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+ALTER POLICY batches_update_definer_recording ON tessera.batches
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid))
+    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
 
 -- policies/cache_entries.sql (0004)
 ALTER POLICY cache_entries_select_operator_or_sponsor ON tessera.cache_entries
     USING ((SELECT tessera_private.is_operator())
            OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY cache_entries_select_definer_workload ON tessera.cache_entries
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid)
+           AND workload_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_workload_id', true), '')::uuid));
+ALTER POLICY cache_entries_insert_definer_workload ON tessera.cache_entries
+    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid)
+                AND workload_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_workload_id', true), '')::uuid));
+ALTER POLICY cache_entries_update_definer_workload ON tessera.cache_entries
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid)
+           AND workload_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_workload_id', true), '')::uuid))
+    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid)
+                AND workload_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_workload_id', true), '')::uuid));
 ALTER POLICY cache_entries_select_definer_for_caller ON tessera.cache_entries
     USING ((SELECT tessera_private.is_operator())
            OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
@@ -346,6 +384,8 @@ ALTER POLICY clients_update_definer_for_caller ON tessera.clients
            OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))
     WITH CHECK ((SELECT tessera_private.is_operator())
                 OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY clients_select_definer_recording ON tessera.clients
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
 
 -- policies/monthly_readings.sql (0004)
 ALTER POLICY monthly_readings_select_operator_or_sponsor ON tessera.monthly_readings
@@ -359,6 +399,14 @@ ALTER POLICY monthly_readings_select_definer_for_caller ON tessera.monthly_readi
 ALTER POLICY optimize_savings_select_operator_or_sponsor ON tessera.optimize_savings
     USING ((SELECT tessera_private.is_operator())
            OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY optimize_savings_select_definer_recording ON tessera.optimize_savings
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+ALTER POLICY optimize_savings_insert_definer_recording ON tessera.optimize_savings
+    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+
+-- policies/pricing_catalog.sql (0004)
+ALTER POLICY pricing_catalog_select_definer_recording ON tessera.pricing_catalog
+    USING ((SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')) IS NOT NULL);
 
 -- policies/reading_share_tokens.sql (0004)
 ALTER POLICY reading_share_tokens_select_operator_or_sponsor ON tessera.reading_share_tokens
@@ -376,10 +424,23 @@ ALTER POLICY reading_share_tokens_update_definer_for_caller ON tessera.reading_s
     WITH CHECK ((SELECT tessera_private.is_operator())
                 OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
 
+-- policies/savings_request_keys.sql (0004)
+ALTER POLICY savings_request_keys_select_definer_recording ON tessera.savings_request_keys
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+ALTER POLICY savings_request_keys_insert_definer_recording ON tessera.savings_request_keys
+    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+
 -- policies/workload_settings.sql (0004)
 ALTER POLICY workload_settings_select_operator_or_sponsor ON tessera.workload_settings
     USING ((SELECT tessera_private.is_operator())
            OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY workload_settings_select_definer_recording ON tessera.workload_settings
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+ALTER POLICY workload_settings_insert_definer_recording ON tessera.workload_settings
+    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
+ALTER POLICY workload_settings_update_definer_recording ON tessera.workload_settings
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid))
+    WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
 
 -- policies/workloads.sql (0004)
 ALTER POLICY workloads_select_operator_or_sponsor ON tessera.workloads
@@ -390,3 +451,5 @@ ALTER POLICY workloads_update_operator_or_sponsor ON tessera.workloads
            OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]))
     WITH CHECK ((SELECT tessera_private.is_operator())
                 OR client_id = ANY ((SELECT tessera_private.sponsor_client_ids())::uuid[]));
+ALTER POLICY workloads_select_definer_recording ON tessera.workloads
+    USING (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
