@@ -86,8 +86,8 @@ DECLARE
     known CONSTANT text[] := ARRAY['auto_route', 'batch_routing', 'exact_cache', 'history_pruning',
                                    'json_schema_enforcement', 'prompt_cache_header', 'semantic_cache'];
     mechanic text;
-    mech text[] := '{}';
-    bad text[] := '{}';
+    mech text[] := '{}'::text[];
+    bad text[] := '{}'::text[];
     tag_column text;
     tag_kind text;
     opted_in boolean;

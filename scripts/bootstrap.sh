@@ -13,7 +13,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 PG_BIN="/usr/lib/postgresql/15/bin"
-APT_PACKAGES=(postgresql-15 postgresql-client-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl)
+APT_PACKAGES=(postgresql-15 postgresql-client-15 postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl)
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -21,6 +21,7 @@ missing_system_parts() {
     [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/postgres" ] || echo postgresql-15
     command -v psql >/dev/null 2>&1 || echo postgresql-client-15
     compgen -G "/usr/share/postgresql/15/extension/pgtap.control" >/dev/null || echo postgresql-15-pgtap
+    compgen -G "/usr/share/postgresql/15/extension/plpgsql_check.control" >/dev/null || echo postgresql-15-plpgsql-check
     command -v pg_prove >/dev/null 2>&1 || echo libtap-parser-sourcehandler-pgtap-perl
     command -v runuser >/dev/null 2>&1 || [ "$(id -u)" != 0 ] || echo util-linux
 }
