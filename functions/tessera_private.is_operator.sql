@@ -7,8 +7,8 @@
 -- search_path is pinned (pg_temp last) and every reference is schema-qualified, so a
 -- caller's temporary or same-named objects cannot stand in for the table or helpers.
 -- PARALLEL SAFE (migration 0005): it only reads, and jwt_claims no longer opens a
--- subtransaction, so a query whose policies call it may run in parallel workers -- which
--- is what keeps a sponsor's month-to-date query as fast as service_role's.
+-- subtransaction, so a query whose policies call it may run in parallel workers: a
+-- sponsor's large read can use the same parallel plan as service_role's (lint 0014).
 CREATE FUNCTION tessera_private.is_operator()
 RETURNS boolean
 LANGUAGE sql

@@ -208,8 +208,8 @@ GRANT EXECUTE ON FUNCTION tessera_private.jwt_claims() TO authenticated;
 -- search_path is pinned (pg_temp last) and every reference is schema-qualified, so a
 -- caller's temporary or same-named objects cannot stand in for the table or helpers.
 -- PARALLEL SAFE (migration 0005): it only reads, and jwt_claims no longer opens a
--- subtransaction, so a query whose policies call it may run in parallel workers -- which
--- is what keeps a sponsor's month-to-date query as fast as service_role's.
+-- subtransaction, so a query whose policies call it may run in parallel workers: a
+-- sponsor's large read can use the same parallel plan as service_role's (lint 0014).
 CREATE OR REPLACE FUNCTION tessera_private.is_operator()
 RETURNS boolean
 LANGUAGE sql
@@ -242,11 +242,13 @@ GRANT EXECUTE ON FUNCTION tessera_private.is_operator() TO authenticated;
 -- (SELECT tessera_private.sponsor_client_ids()): that scalar subquery's result comes back
 -- through a tuple, with the 1-byte varlena header of a short value, and ANY then copies
 -- ("detoasts") the array again for every row it tests -- about 50 ns a row, against about
--- 10 ns for the array an ARRAY() subquery builds (migration 0005; docs/benchmarks.md). SECURITY DEFINER for the same reason as is_operator();
--- as tessera_owner it sees only the client_users rows carrying the caller's own email.
+-- 10 ns for the array an ARRAY() subquery builds (migration 0005; docs/benchmarks.md;
+-- lint 0015).
+-- SECURITY DEFINER for the same reason as is_operator(); as tessera_owner it sees only
+-- the client_users rows carrying the caller's own email.
 -- PARALLEL SAFE (migration 0005): it only reads, and jwt_claims no longer opens a
--- subtransaction, so a query whose policies call it may run in parallel workers -- which
--- is what keeps a sponsor's month-to-date query as fast as service_role's.
+-- subtransaction, so a query whose policies call it may run in parallel workers: a
+-- sponsor's large read can use the same parallel plan as service_role's (lint 0014).
 CREATE OR REPLACE FUNCTION tessera_private.sponsor_client_ids()
 RETURNS uuid[]
 LANGUAGE sql
