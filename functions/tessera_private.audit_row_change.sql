@@ -86,10 +86,7 @@ BEGIN
         pg_catalog.lower(TG_OP),
         before_part,
         after_part,
-        -- Only a transaction that opened a break-glass window carries the hint setting;
-        -- everyone else skips the lookup.
-        CASE WHEN pg_catalog.current_setting('tessera.break_glass_event', true) <> ''
-             THEN tessera_private.break_glass_reason() END);
+        tessera_private.break_glass_reason());
     RETURN NULL;
 END
 $function$;

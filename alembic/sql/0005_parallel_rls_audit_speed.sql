@@ -9,8 +9,7 @@
 --    overhead of the month-to-date query); lint 0014 keeps it so.
 -- 3. The audited write path: audit_content_hash is PL/pgSQL (same bytes, encoding v1; as
 --    a SQL function with a SET clause it was re-planned in every transaction) and
---    audit_row_change builds entity_id in a loop and skips the break-glass lookup unless
---    the transaction opened a window.
+--    audit_row_change builds entity_id in a loop instead of a query.
 -- 4. Every sponsor clause reads client_id = ANY (ARRAY(SELECT pg_catalog.unnest(
 --    tessera_private.sponsor_client_ids()))) instead of client_id = ANY ((SELECT
 --    tessera_private.sponsor_client_ids())::uuid[]): same rows, still one InitPlan per
@@ -466,10 +465,7 @@ BEGIN
         pg_catalog.lower(TG_OP),
         before_part,
         after_part,
-        -- Only a transaction that opened a break-glass window carries the hint setting;
-        -- everyone else skips the lookup.
-        CASE WHEN pg_catalog.current_setting('tessera.break_glass_event', true) <> ''
-             THEN tessera_private.break_glass_reason() END);
+        tessera_private.break_glass_reason());
     RETURN NULL;
 END
 $function$;
