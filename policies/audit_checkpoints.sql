@@ -22,7 +22,7 @@ ALTER TABLE tessera.audit_checkpoints FORCE ROW LEVEL SECURITY;
 CREATE POLICY audit_checkpoints_select_operator_or_sponsor ON tessera.audit_checkpoints
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR pg_catalog.cardinality((SELECT tessera_private.sponsor_client_ids())) > 0);
+           OR (SELECT pg_catalog.cardinality(tessera_private.sponsor_client_ids()) > 0));
 
 -- tessera.audit_latest_checkpoint and tessera.audit_append_checkpoint, called by the
 -- sealer login (session_user cannot be changed without superuser rights).

@@ -13,7 +13,7 @@ ALTER TABLE tessera.price_observations FORCE ROW LEVEL SECURITY;
 CREATE POLICY price_observations_select_operator_or_sponsor ON tessera.price_observations
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR pg_catalog.cardinality((SELECT tessera_private.sponsor_client_ids())) > 0);
+           OR (SELECT pg_catalog.cardinality(tessera_private.sponsor_client_ids()) > 0));
 
 CREATE POLICY price_observations_insert_definer ON tessera.price_observations
     FOR INSERT TO tessera_owner

@@ -15,7 +15,7 @@ ALTER TABLE tessera.price_sources FORCE ROW LEVEL SECURITY;
 CREATE POLICY price_sources_select_operator_or_sponsor ON tessera.price_sources
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR pg_catalog.cardinality((SELECT tessera_private.sponsor_client_ids())) > 0);
+           OR (SELECT pg_catalog.cardinality(tessera_private.sponsor_client_ids()) > 0));
 
 -- Privileges for authenticated: rows narrowed by the policy above.
 GRANT SELECT ON tessera.price_sources TO authenticated;

@@ -15,7 +15,7 @@ ALTER TABLE tessera.pricing_catalog FORCE ROW LEVEL SECURITY;
 CREATE POLICY pricing_catalog_select_operator_or_sponsor ON tessera.pricing_catalog
     FOR SELECT TO authenticated
     USING ((SELECT tessera_private.is_operator())
-           OR pg_catalog.cardinality((SELECT tessera_private.sponsor_client_ids())) > 0);
+           OR (SELECT pg_catalog.cardinality(tessera_private.sponsor_client_ids()) > 0));
 
 -- Definer functions need the version in force (to price a request, or to close it when
 -- publishing); a closed-in-the-past row is never what they should price with.

@@ -596,6 +596,11 @@ ALTER POLICY api_keys_select_definer_by_hash ON tessera.api_keys
     USING (key_sha256 = (SELECT pg_catalog.decode(
                NULLIF(pg_catalog.current_setting('tessera.api_key_sha256', true), ''), 'hex')));
 
+-- policies/audit_checkpoints.sql (0004)
+ALTER POLICY audit_checkpoints_select_operator_or_sponsor ON tessera.audit_checkpoints
+    USING ((SELECT tessera_private.is_operator())
+           OR pg_catalog.cardinality((SELECT tessera_private.sponsor_client_ids())) > 0);
+
 -- policies/audit_events.sql (0004)
 ALTER POLICY audit_events_select_operator_or_sponsor ON tessera.audit_events
     USING ((SELECT tessera_private.is_operator())
@@ -693,7 +698,20 @@ ALTER POLICY optimize_savings_select_definer_recording ON tessera.optimize_savin
 ALTER POLICY optimize_savings_insert_definer_recording ON tessera.optimize_savings
     WITH CHECK (client_id = (SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')::uuid));
 
+-- policies/price_observations.sql (0004)
+ALTER POLICY price_observations_select_operator_or_sponsor ON tessera.price_observations
+    USING ((SELECT tessera_private.is_operator())
+           OR pg_catalog.cardinality((SELECT tessera_private.sponsor_client_ids())) > 0);
+
+-- policies/price_sources.sql (0004)
+ALTER POLICY price_sources_select_operator_or_sponsor ON tessera.price_sources
+    USING ((SELECT tessera_private.is_operator())
+           OR pg_catalog.cardinality((SELECT tessera_private.sponsor_client_ids())) > 0);
+
 -- policies/pricing_catalog.sql (0004)
+ALTER POLICY pricing_catalog_select_operator_or_sponsor ON tessera.pricing_catalog
+    USING ((SELECT tessera_private.is_operator())
+           OR pg_catalog.cardinality((SELECT tessera_private.sponsor_client_ids())) > 0);
 ALTER POLICY pricing_catalog_select_definer_recording ON tessera.pricing_catalog
     USING ((SELECT NULLIF(pg_catalog.current_setting('tessera.recording_client_id', true), '')) IS NOT NULL);
 

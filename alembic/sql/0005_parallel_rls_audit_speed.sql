@@ -16,6 +16,9 @@
 --    statement, but the scalar subquery's array came back with a short varlena header and
 --    ANY copied it again for every row it tested (about 50 ns a row against 10 ns). The
 --    policies keep their names, commands and roles; ALTER POLICY sets both expressions.
+--    Likewise the four "is a sponsor at all" clauses of the shared price and checkpoint
+--    tables: (SELECT pg_catalog.cardinality(sponsor_client_ids()) > 0), one boolean
+--    InitPlan, instead of cardinality() applied to the array param on every row.
 -- 5. The definer policies that read a transaction setting wrap the setting itself in the
 --    subquery, NULLIF((SELECT pg_catalog.current_setting(...)), '') rather than (SELECT
 --    NULLIF(pg_catalog.current_setting(...), '')): the same InitPlan and the same rows,
@@ -789,6 +792,11 @@ ALTER POLICY api_keys_select_definer_by_hash ON tessera.api_keys
     USING (key_sha256 = pg_catalog.decode(
                NULLIF((SELECT pg_catalog.current_setting('tessera.api_key_sha256', true)), ''), 'hex'));
 
+-- policies/audit_checkpoints.sql: sponsor clauses (4), setting reads (5)
+ALTER POLICY audit_checkpoints_select_operator_or_sponsor ON tessera.audit_checkpoints
+    USING ((SELECT tessera_private.is_operator())
+           OR (SELECT pg_catalog.cardinality(tessera_private.sponsor_client_ids()) > 0));
+
 -- policies/audit_events.sql: sponsor clauses (4), setting reads (5)
 ALTER POLICY audit_events_select_operator_or_sponsor ON tessera.audit_events
     USING ((SELECT tessera_private.is_operator())
@@ -886,7 +894,20 @@ ALTER POLICY optimize_savings_select_definer_recording ON tessera.optimize_savin
 ALTER POLICY optimize_savings_insert_definer_recording ON tessera.optimize_savings
     WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
+-- policies/price_observations.sql: sponsor clauses (4), setting reads (5)
+ALTER POLICY price_observations_select_operator_or_sponsor ON tessera.price_observations
+    USING ((SELECT tessera_private.is_operator())
+           OR (SELECT pg_catalog.cardinality(tessera_private.sponsor_client_ids()) > 0));
+
+-- policies/price_sources.sql: sponsor clauses (4), setting reads (5)
+ALTER POLICY price_sources_select_operator_or_sponsor ON tessera.price_sources
+    USING ((SELECT tessera_private.is_operator())
+           OR (SELECT pg_catalog.cardinality(tessera_private.sponsor_client_ids()) > 0));
+
 -- policies/pricing_catalog.sql: sponsor clauses (4), setting reads (5)
+ALTER POLICY pricing_catalog_select_operator_or_sponsor ON tessera.pricing_catalog
+    USING ((SELECT tessera_private.is_operator())
+           OR (SELECT pg_catalog.cardinality(tessera_private.sponsor_client_ids()) > 0));
 ALTER POLICY pricing_catalog_select_definer_recording ON tessera.pricing_catalog
     USING (NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '') IS NOT NULL);
 
