@@ -144,13 +144,16 @@ def sealer_process(dsn: str, key_bytes: bytes, stop: Any, out: Any) -> None:
 # --------------------------------------------------------------------------- writers
 
 
-def pgbench(dsn: str, script: str, clients: int, seconds: float) -> float:
-    """Transactions per second of ``script`` with ``clients`` pgbench clients."""
+def pgbench(dsn: str, script: str, clients: int, seconds: float, *, act_as_service_role: bool = True) -> float:
+    """Transactions per second of ``script`` with ``clients`` pgbench clients, acting as
+    service_role with the bench's claims (or as the DSN's login alone)."""
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(f"\\set c random(1, {CLIENTS})\n{script}\n")
         path = f.name
     try:
-        env = {**os.environ, "PGOPTIONS": f"-c role=service_role -c request.jwt.claims={CLAIMS}"}
+        env = {key: value for key, value in os.environ.items() if key != "PGOPTIONS"}
+        if act_as_service_role:
+            env["PGOPTIONS"] = f"-c role=service_role -c request.jwt.claims={CLAIMS}"
         proc = subprocess.run(
             [str(pg_bindir() / "pgbench"), "-n", "-M", "prepared", "-f", path, "-c", str(clients),
              "-j", str(min(clients, 2)), "-T", str(int(seconds)), dsn],

@@ -24,6 +24,7 @@ only its section changes). Sections:
 
 - `money-ledger` (issue 4): `bench/readings_bench.py`
 - `audit` (issue 5): `bench/audit_bench.py`
+- `write-costs` (issues 4 and 5, the missed write targets): `bench/write_costs.py`
 """
 
 

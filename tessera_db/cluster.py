@@ -341,8 +341,9 @@ class Cluster:
                 )
 
 
-def temporary_cluster(prefix: str = "tessera-test-") -> Cluster:
-    """A throwaway, fast cluster in a fresh temporary folder (the caller destroys it)."""
+def temporary_cluster(prefix: str = "tessera-test-", *, fast: bool = True) -> Cluster:
+    """A throwaway cluster in a fresh temporary folder (the caller destroys it); fast
+    (fsync off etc.) unless a benchmark asks for a deployment's durability."""
     base = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(base, 0o755)
-    return Cluster(base, dbname="postgres", fast=True)
+    return Cluster(base, dbname="postgres", fast=fast)
