@@ -140,9 +140,12 @@ AUDIT_VARIANTS = (
 
 # --------------------------------------------------------------------------- issue 4
 
-PREFIX = "\\set c random(0, 9)\n\\set r random(1, 4000000000000000000)\n"
-CLIENT = "('be000000-0000-0000-0000-' || lpad(:c::text, 12, '0'))::uuid"
-WORKLOAD = "('bf000000-0000-0000-0000-' || lpad(:c::text, 12, '0'))::uuid"
+SAVINGS_CLIENTS = 10  # readings_bench.seed_clients(conn, SAVINGS_CLIENTS): clients 0 .. 9
+# pgbench draws the client index :k; the ids are readings_bench's client_id(k) and
+# workload_id(k), whose last 12 hex digits are k. (:c is audit_bench.pgbench's own draw.)
+PREFIX = f"\\set k random(0, {SAVINGS_CLIENTS - 1})\n\\set r random(1, 4000000000000000000)\n"
+CLIENT = f"('{readings_bench.client_id(0)[:-12]}' || lpad(to_hex(:k::bigint), 12, '0'))::uuid"
+WORKLOAD = f"('{readings_bench.workload_id(0)[:-12]}' || lpad(to_hex(:k::bigint), 12, '0'))::uuid"
 REQUEST = "'r' || :r"
 
 
@@ -196,9 +199,36 @@ def build_template(cluster) -> None:
         conn.execute(manifest.full_sql())
         conn.commit()
         audit_bench.setup(conn)
-        readings_bench.seed_clients(conn, 10)
+        readings_bench.seed_clients(conn, SAVINGS_CLIENTS)
         readings_bench.create_write_baselines(conn)
         conn.commit()
+
+
+def login(suite: Suite) -> str:
+    """The login role of the suite's writer."""
+    return "authenticator" if suite.writer == "service_role" else suite.writer
+
+
+@dataclass(frozen=True)
+class Run:
+    dsn: str
+    statement: str
+    act_as_service_role: bool
+
+
+def runs(suite: Suite, variant: Variant, superuser_dsn: str, writer_dsn: str) -> tuple[Run, Run]:
+    """The variant's measured run and the suite's baseline run: which statement, through
+    which login, acting as service_role or not."""
+    act_as = suite.writer == "service_role"
+    measured = Run(superuser_dsn if variant.superuser else writer_dsn, variant.statement or suite.statement,
+                   act_as and not variant.superuser)
+    baseline = Run(superuser_dsn if suite.baseline_superuser else writer_dsn, suite.baseline,
+                   act_as and not suite.baseline_superuser)
+    return measured, baseline
+
+
+def pgbench(run: Run, writers: int, seconds: float) -> float:
+    return audit_bench.pgbench(run.dsn, run.statement, writers, seconds, act_as_service_role=run.act_as_service_role)
 
 
 def measure(cluster, suite: Suite, variant: Variant, writers: tuple[int, ...], seconds: float,
@@ -213,22 +243,14 @@ def measure(cluster, suite: Suite, variant: Variant, writers: tuple[int, ...], s
             for sql in variant.sql:
                 conn.execute(sql)
             conn.commit()
-        superuser = cluster.dsn(dbname=db)
-        login = "authenticator" if suite.writer == "service_role" else suite.writer
-        writer = cluster.dsn(login, db)
-        act_as = suite.writer == "service_role"
-        statement = variant.statement or suite.statement
-        statement_dsn = superuser if variant.superuser else writer
-        baseline_dsn = superuser if suite.baseline_superuser else writer
+        measured, baseline = runs(suite, variant, cluster.dsn(dbname=db), cluster.dsn(login(suite), db))
         out = {}
         for w in writers:
-            measured, baseline = [], []
+            tps: tuple[list[float], list[float]] = ([], [])
             for _ in range(rounds):
-                measured.append(audit_bench.pgbench(statement_dsn, statement, w, seconds,
-                                                    act_as_service_role=act_as and not variant.superuser))
-                baseline.append(audit_bench.pgbench(baseline_dsn, suite.baseline, w, seconds,
-                                                    act_as_service_role=act_as and not suite.baseline_superuser))
-            out[w] = (max(measured), max(baseline))
+                for run, figures in zip((measured, baseline), tps):
+                    figures.append(pgbench(run, w, seconds))
+            out[w] = (max(tps[0]), max(tps[1]))
         return out
     finally:
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:

@@ -28,7 +28,7 @@ VARIANTS = [(suite.name, variant) for suite in write_costs.SUITES for variant in
 @pytest.fixture
 def bench_database(postgresql: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
     audit_bench.setup(postgresql)
-    readings_bench.seed_clients(postgresql, 2)
+    readings_bench.seed_clients(postgresql, write_costs.SAVINGS_CLIENTS)
     readings_bench.create_write_baselines(postgresql)
     postgresql.commit()
     return postgresql
@@ -53,3 +53,17 @@ def test_dropping_checks_drops_them_all(bench_database: psycopg.Connection[Any])
             "SELECT count(*) FROM pg_constraint WHERE conrelid = 'tessera.optimize_savings'::regclass"
             " AND contype = 'c'").fetchone()
         assert left == (0,)
+
+
+@pytest.mark.parametrize(("suite", "variant"), [(s, v) for s in write_costs.SUITES for v in s.variants
+                                                if v.name == "shipped" or v.statement],
+                         ids=lambda x: getattr(x, "name", ""))
+def test_statements_run(bench_database: psycopg.Connection[Any], dsn: str, role_dsn: Any, suite: Any,
+                        variant: Any) -> None:
+    """Each distinct pgbench script (shipped, baseline, a variant's own) runs, as the bench
+    runs it: 1 writer for 1 s, through the same login, writing rows."""
+    for statement in variant.sql:
+        bench_database.execute(statement)
+    bench_database.commit()
+    for run in write_costs.runs(suite, variant, dsn, role_dsn(write_costs.login(suite))):
+        assert write_costs.pgbench(run, 1, 1) > 0
