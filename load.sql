@@ -68,12 +68,18 @@ SET ROLE tessera_owner;
 \ir functions/tessera_private.stamp_balance_transaction.sql
 \ir schema/60_optimize_savings.sql
 \ir schema/61_savings_request_keys.sql
+\ir schema/62_savings_dead_letters.sql
 \ir schema/70_balance_transactions.sql
 \ir functions/tessera_private.request_cost.sql
+\ir functions/tessera_private.write_dead_letters.sql
+\ir functions/tessera_private.ingest_requests.sql
 \ir functions/tessera.record_request.sql
+\ir functions/tessera.record_requests.sql
+\ir functions/tessera.replay_dead_letters.sql
 \ir functions/tessera.record_balance_transaction.sql
 \ir policies/optimize_savings.sql
 \ir policies/savings_request_keys.sql
+\ir policies/savings_dead_letters.sql
 \ir policies/balance_transactions.sql
 
 -- Money ledger: monthly readings and share tokens (issue 4)

@@ -9,7 +9,12 @@
 --     p_effective_from -> outcome 'changed' ('created' when there was no current row).
 -- Never backdated: p_effective_from >= now(). Requests already recorded were priced with
 -- the snapshot in force when they happened; a backdated version would make the catalog
--- disagree with the ledger.
+-- disagree with the ledger. One exception: a model's FIRST version may take effect in
+-- the past. No request can have been recorded against a model that never had a price
+-- (record_request refuses it), so no ledger row can disagree; requests the proxy sent
+-- before the model's price was known are kept as dead letters (no price in force), and
+-- publishing the first version from their time lets `tessera-db savings replay-rejected`
+-- record them.
 --
 -- Why SECURITY DEFINER, EXECUTE for service_role only: no role holds INSERT or UPDATE on
 -- the catalog (not even service_role, which bypasses RLS), so this function is the only
@@ -41,9 +46,8 @@ DECLARE
     cur tessera.pricing_catalog;
     new_id uuid := gen_random_uuid();
 BEGIN
-    IF p_effective_from IS NULL OR p_effective_from < now() THEN
-        RAISE EXCEPTION 'a price version takes effect now or later, never backdated (effective_from %)', p_effective_from
-            USING ERRCODE = 'invalid_parameter_value';
+    IF p_effective_from IS NULL THEN
+        RAISE EXCEPTION 'a price version needs an effective_from' USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
     PERFORM pg_catalog.pg_advisory_xact_lock(
@@ -54,6 +58,11 @@ BEGIN
      WHERE c.provider = p_provider AND c.model = p_model AND c.effective_to IS NULL
        FOR UPDATE;
 
+    IF FOUND AND p_effective_from < now() THEN
+        RAISE EXCEPTION 'a price version takes effect now or later, never backdated (effective_from %)', p_effective_from
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'only the first version of a model may take effect in the past';
+    END IF;
     IF FOUND THEN
         IF  cur.input_usd_per_token                 IS NOT DISTINCT FROM p_input
         AND cur.output_usd_per_token                IS NOT DISTINCT FROM p_output

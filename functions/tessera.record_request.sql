@@ -1,27 +1,26 @@
 -- tessera.record_request(...): record one proxied request in tessera.optimize_savings,
 -- pricing it in the database, and return the row's key fields and costs.
 --
--- Callers: the proxy login (tessera_proxy), and service_role (spool replay; see the GRANT). SECURITY DEFINER, so the proxy holds
+-- Callers: the proxy login (tessera_proxy), and service_role (spool replay; see the
+-- GRANT). SECURITY DEFINER, so the proxy holds
 -- no table privilege at all and reads back nothing but what this returns. As
--- tessera_owner it is still bound by FORCE RLS: it sets the transaction-local setting
--- tessera.recording_client_id to p_client_id, which the owner-only policies on
--- optimize_savings, savings_request_keys and workloads admit (that one client's rows,
--- nothing else), and clears it before returning.
+-- tessera_owner it is still bound by FORCE RLS: ingest_requests sets the
+-- transaction-local tessera.ingest_client_ids to p_client_id, which the owner's ingest
+-- policies on optimize_savings, savings_request_keys and workloads admit (that one
+-- client's rows, nothing else), and clears it before returning.
 --
 -- Idempotency: the key (client_id, request_id) is claimed in tessera.savings_request_keys
 -- (INSERT ... ON CONFLICT DO NOTHING; a concurrent claimer is waited for). If it was
 -- already claimed, NOTHING is written and the ORIGINAL row is returned with
 -- replayed = true, whatever the replay's payload says.
 --
--- Validation (all refusals write nothing):
---   * the workload must belong to the client (23503 foreign_key_violation);
---   * mechanics must be known, and are normalised to sorted + distinct (23514);
---   * every mechanic that fired must be opted in on the workload: REFUSED (42501), not
---     recorded. A mechanic the customer did not consent to is a proxy bug; recording it
---     would credit savings to it in the customer's reading. The proxy must fail loudly.
---   * feature_tag / customer_tag that look like an email, phone or card number (23514,
---     message names which), longer than 100 characters, or blank (23514);
---   * token buckets >= 0, and reported totals equal to the bucket sums (23514).
+-- One request is a batch of one: tessera_private.ingest_requests holds the validation,
+-- pricing, idempotency and replay rules for this function and tessera.record_requests
+-- alike (the rules, in the order they are checked, are listed there). A refusal here
+-- RAISES the SQLSTATE, constraint and message that record_requests reports for a
+-- rejected element, writes nothing, and is NOT dead-lettered (the error rolls the
+-- caller's transaction back; the caller holds the request). A proxy should call
+-- record_requests, which keeps every refusal (docs/usage-buckets.md, README hot path).
 --
 -- Pricing (each model priced at the pricing_catalog version in force at occurred_at:
 -- effective_from <= occurred_at < effective_to; none => P0002 no_data_found):
@@ -81,196 +80,37 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 #variable_conflict use_column
 DECLARE
-    -- The known mechanics (the mechanic_* columns of tessera.workloads), in C-collation
-    -- order: walking this list yields a stack already sorted and distinct.
-    known CONSTANT text[] := ARRAY['auto_route', 'batch_routing', 'exact_cache', 'history_pruning',
-                                   'json_schema_enforcement', 'prompt_cache_header', 'semantic_cache'];
-    mechanic text;
-    mech text[] := '{}'::text[];
-    bad text[] := '{}'::text[];
-    tag_column text;
-    tag_kind text;
-    opted_in boolean;
-    looked_up record;
-    wl tessera.workloads;
-    req tessera.pricing_catalog;
-    rte tessera.pricing_catalog;
-    key_occurred timestamptz;
-    orig numeric;
-    cache_credit boolean;
-    batch_credit boolean;
-    saved tessera.optimize_savings;
+    o record;
 BEGIN
-    -- Hot path: one call per proxied request. Validation below uses plain PL/pgSQL
-    -- expressions, not SQL queries; the only statements are the key claim, one lookup
-    -- (workload and both snapshots) and the insert (see docs/benchmarks.md).
-    IF p_client_id IS NULL OR p_workload_id IS NULL OR p_request_id IS NULL OR p_occurred_at IS NULL
-       OR p_requested_provider IS NULL OR p_requested_model IS NULL
-       OR p_routed_provider IS NULL OR p_routed_model IS NULL OR p_uncached_input_tokens IS NULL THEN
-        RAISE EXCEPTION 'record_request: client, workload, request_id, occurred_at, both models and uncached_input_tokens are required'
-            USING ERRCODE = 'null_value_not_allowed';
+    SELECT * INTO o
+      FROM tessera_private.ingest_requests(pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+               'client_id', p_client_id, 'workload_id', p_workload_id, 'request_id', p_request_id,
+               'occurred_at', p_occurred_at, 'requested_provider', p_requested_provider,
+               'requested_model', p_requested_model, 'routed_provider', p_routed_provider,
+               'routed_model', p_routed_model, 'uncached_input_tokens', p_uncached_input_tokens,
+               'cache_read_input_tokens', p_cache_read_input_tokens,
+               'cache_write_5m_input_tokens', p_cache_write_5m_input_tokens,
+               'cache_write_1h_input_tokens', p_cache_write_1h_input_tokens,
+               'output_tokens', p_output_tokens, 'reasoning_tokens', p_reasoning_tokens, 'batch', p_batch,
+               'mechanics', p_mechanics, 'finish_reason', p_finish_reason, 'feature_tag', p_feature_tag,
+               'customer_tag', p_customer_tag, 'reported_input_tokens', p_reported_input_tokens,
+               'reported_output_tokens', p_reported_output_tokens)), false) AS r;
+    IF o.outcome = 'rejected' THEN
+        RAISE EXCEPTION USING ERRCODE = o.sqlstate, MESSAGE = o.message,
+                              CONSTRAINT = COALESCE(o.constraint_name, ''),
+                              TABLE = COALESCE(o.table_name, ''), SCHEMA = 'tessera';
     END IF;
-    PERFORM pg_catalog.set_config('tessera.recording_client_id', p_client_id::text, true);
-
-    -- Replay? Claim the key; if someone holds it, return the original and write nothing.
-    INSERT INTO tessera.savings_request_keys AS k (client_id, request_id, occurred_at)
-    VALUES (p_client_id, p_request_id, p_occurred_at)
-    ON CONFLICT ON CONSTRAINT savings_request_keys_pkey DO NOTHING;
-    IF NOT FOUND THEN
-        SELECT k.occurred_at INTO STRICT key_occurred
-          FROM tessera.savings_request_keys AS k
-         WHERE k.client_id = p_client_id AND k.request_id = p_request_id;
-        RETURN QUERY
-            SELECT s.client_id, s.request_id, s.occurred_at, s.recorded_at, s.requested_snapshot_id,
-                   s.routed_snapshot_id, s.original_cost_usd, s.actual_cost_usd, s.savings_usd,
-                   s.mechanics, true
-              FROM tessera.optimize_savings AS s
-             WHERE s.client_id = p_client_id AND s.request_id = p_request_id
-               AND s.occurred_at = key_occurred;
-        PERFORM pg_catalog.set_config('tessera.recording_client_id', '', true);
-        RETURN;
-    END IF;
-
-    -- Mechanics: known, then normalised (sorted, distinct).
-    FOREACH mechanic IN ARRAY COALESCE(p_mechanics, '{}') LOOP
-        IF mechanic IS NULL OR mechanic <> ALL (known) THEN
-            bad := bad || COALESCE(mechanic, 'NULL');
-        END IF;
-    END LOOP;
-    IF pg_catalog.cardinality(bad) > 0 THEN
-        RAISE EXCEPTION 'unknown mechanic(s): %; known: %', pg_catalog.array_to_string(bad, ', '),
-                        pg_catalog.array_to_string(known, ', ')
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'optimize_savings_mechanics_known',
-                  TABLE = 'optimize_savings', SCHEMA = 'tessera';
-    END IF;
-    FOREACH mechanic IN ARRAY known LOOP
-        IF mechanic = ANY (p_mechanics) THEN
-            mech := mech || mechanic;
-        END IF;
-    END LOOP;
-
-    -- Tags: no personal data.
-    FOREACH tag_column IN ARRAY ARRAY['feature_tag', 'customer_tag'] LOOP
-        tag_kind := CASE WHEN tag_column = 'feature_tag' AND p_feature_tag IS NOT NULL
-                              THEN tessera_private.tag_pii_kind(p_feature_tag)
-                         WHEN tag_column = 'customer_tag' AND p_customer_tag IS NOT NULL
-                              THEN tessera_private.tag_pii_kind(p_customer_tag) END;
-        IF tag_kind IS NOT NULL THEN
-            RAISE EXCEPTION '% looks like % (we never store end-user personal data)', tag_column,
-                CASE tag_kind WHEN 'email' THEN 'an email address' WHEN 'phone' THEN 'a phone number'
-                              ELSE 'a payment card number' END
-                USING ERRCODE = 'check_violation', CONSTRAINT = 'optimize_savings_' || tag_column || '_not_pii',
-                      TABLE = 'optimize_savings', SCHEMA = 'tessera';
-        END IF;
-    END LOOP;
-
-    -- One statement reads the workload and the snapshots in force at occurred_at (a late
-    -- measurement is priced at the version in force then, closed or not: policy
-    -- pricing_catalog_select_definer_recording). Each is checked below, in this order.
-    SELECT w AS wl, req_p AS req, rte_p AS rte INTO looked_up
-      FROM (SELECT) AS one
-      LEFT JOIN tessera.workloads AS w
-             ON w.client_id = p_client_id AND w.workload_id = p_workload_id
-      LEFT JOIN tessera.pricing_catalog AS req_p
-             ON req_p.provider = p_requested_provider AND req_p.model = p_requested_model
-            AND req_p.effective_from <= p_occurred_at
-            AND (req_p.effective_to IS NULL OR p_occurred_at < req_p.effective_to)
-      LEFT JOIN tessera.pricing_catalog AS rte_p
-             ON rte_p.provider = p_routed_provider AND rte_p.model = p_routed_model
-            AND rte_p.effective_from <= p_occurred_at
-            AND (rte_p.effective_to IS NULL OR p_occurred_at < rte_p.effective_to);
-    wl := looked_up.wl;
-    req := looked_up.req;
-    rte := looked_up.rte;
-
-    -- The workload: this client's, and opted in to every mechanic that fired.
-    IF wl.workload_id IS NULL THEN
-        RAISE EXCEPTION 'workload % does not belong to client %', p_workload_id, p_client_id
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'optimize_savings_workload_fkey',
-                  TABLE = 'optimize_savings', SCHEMA = 'tessera';
-    END IF;
-    FOREACH mechanic IN ARRAY mech LOOP
-        opted_in := CASE mechanic
-                        WHEN 'auto_route' THEN wl.mechanic_auto_route
-                        WHEN 'prompt_cache_header' THEN wl.mechanic_prompt_cache_header
-                        WHEN 'history_pruning' THEN wl.mechanic_history_pruning
-                        WHEN 'json_schema_enforcement' THEN wl.mechanic_json_schema_enforcement
-                        WHEN 'batch_routing' THEN wl.mechanic_batch_routing
-                        WHEN 'exact_cache' THEN wl.mechanic_exact_cache
-                        WHEN 'semantic_cache' THEN wl.mechanic_semantic_cache
-                    END;
-        IF NOT opted_in THEN
-            bad := bad || mechanic;
-        END IF;
-    END LOOP;
-    IF pg_catalog.cardinality(bad) > 0 THEN
-        RAISE EXCEPTION 'workload % has not opted in to mechanic(s): %', p_workload_id,
-                        pg_catalog.array_to_string(bad, ', ')
-            USING ERRCODE = 'insufficient_privilege', TABLE = 'optimize_savings', SCHEMA = 'tessera';
-    END IF;
-
-    IF req.pricing_snapshot_id IS NULL THEN
-        RAISE EXCEPTION 'no price in force for requested model %/% at %', p_requested_provider, p_requested_model, p_occurred_at
-            USING ERRCODE = 'no_data_found', TABLE = 'pricing_catalog', SCHEMA = 'tessera';
-    END IF;
-    IF rte.pricing_snapshot_id IS NULL THEN
-        RAISE EXCEPTION 'no price in force for routed model %/% at %', p_routed_provider, p_routed_model, p_occurred_at
-            USING ERRCODE = 'no_data_found', TABLE = 'pricing_catalog', SCHEMA = 'tessera';
-    END IF;
-
-    -- original_cost_usd is what the request would have cost without Tessera: the requested
-    -- model, and no prompt caching or batching that Tessera itself switched on.
-    cache_credit := 'prompt_cache_header' = ANY (mech);
-    batch_credit := 'batch_routing' = ANY (mech);
-    IF batch_credit AND NOT COALESCE(p_batch, false) THEN
-        RAISE EXCEPTION 'batch_routing fired but the request was not priced as a batch (p_batch is false)'
-            USING ERRCODE = 'check_violation', TABLE = 'optimize_savings', SCHEMA = 'tessera';
-    END IF;
-    orig := tessera_private.request_cost(req,
-                CASE WHEN cache_credit
-                     THEN p_uncached_input_tokens + COALESCE(p_cache_read_input_tokens, 0)
-                          + COALESCE(p_cache_write_5m_input_tokens, 0) + COALESCE(p_cache_write_1h_input_tokens, 0)
-                     ELSE p_uncached_input_tokens END,
-                CASE WHEN cache_credit THEN 0 ELSE COALESCE(p_cache_read_input_tokens, 0) END,
-                CASE WHEN cache_credit THEN 0 ELSE COALESCE(p_cache_write_5m_input_tokens, 0) END,
-                CASE WHEN cache_credit THEN 0 ELSE COALESCE(p_cache_write_1h_input_tokens, 0) END,
-                COALESCE(p_output_tokens, 0), p_reasoning_tokens, COALESCE(p_batch, false) AND NOT batch_credit);
-
-    INSERT INTO tessera.optimize_savings AS s (
-        client_id, workload_id, request_id, occurred_at, requested_provider, requested_model,
-        routed_provider, routed_model, requested_snapshot_id, routed_snapshot_id,
-        uncached_input_tokens, cache_read_input_tokens, cache_write_5m_input_tokens,
-        cache_write_1h_input_tokens, output_tokens, reasoning_tokens, reported_input_tokens,
-        reported_output_tokens, batch, original_cost_usd, actual_cost_usd, mechanics,
-        finish_reason, feature_tag, customer_tag)
-    VALUES (
-        p_client_id, p_workload_id, p_request_id, p_occurred_at, p_requested_provider, p_requested_model,
-        p_routed_provider, p_routed_model, req.pricing_snapshot_id, rte.pricing_snapshot_id,
-        p_uncached_input_tokens, COALESCE(p_cache_read_input_tokens, 0), COALESCE(p_cache_write_5m_input_tokens, 0),
-        COALESCE(p_cache_write_1h_input_tokens, 0), COALESCE(p_output_tokens, 0), p_reasoning_tokens,
-        p_reported_input_tokens, p_reported_output_tokens, COALESCE(p_batch, false), orig,
-        CASE WHEN mech && ARRAY['exact_cache', 'semantic_cache'] THEN 0
-             WHEN rte.pricing_snapshot_id = req.pricing_snapshot_id AND NOT (cache_credit OR batch_credit)
-                  THEN orig
-             ELSE tessera_private.request_cost(rte, p_uncached_input_tokens,
-                      COALESCE(p_cache_read_input_tokens, 0), COALESCE(p_cache_write_5m_input_tokens, 0),
-                      COALESCE(p_cache_write_1h_input_tokens, 0), COALESCE(p_output_tokens, 0),
-                      p_reasoning_tokens, COALESCE(p_batch, false)) END,
-        mech, p_finish_reason, p_feature_tag, p_customer_tag)
-    RETURNING * INTO saved;
-
-    PERFORM pg_catalog.set_config('tessera.recording_client_id', '', true);
-    client_id := saved.client_id;
-    request_id := saved.request_id;
-    occurred_at := saved.occurred_at;
-    recorded_at := saved.recorded_at;
-    requested_snapshot_id := saved.requested_snapshot_id;
-    routed_snapshot_id := saved.routed_snapshot_id;
-    original_cost_usd := saved.original_cost_usd;
-    actual_cost_usd := saved.actual_cost_usd;
-    savings_usd := saved.savings_usd;
-    mechanics := saved.mechanics;
-    replayed := false;
+    client_id := o.client_id;
+    request_id := o.request_id;
+    occurred_at := o.occurred_at;
+    recorded_at := o.recorded_at;
+    requested_snapshot_id := o.requested_snapshot_id;
+    routed_snapshot_id := o.routed_snapshot_id;
+    original_cost_usd := o.original_cost_usd;
+    actual_cost_usd := o.actual_cost_usd;
+    savings_usd := o.savings_usd;
+    mechanics := o.mechanics;
+    replayed := (o.outcome = 'replayed');
     RETURN NEXT;
 END
 $function$;

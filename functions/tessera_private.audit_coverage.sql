@@ -56,6 +56,8 @@ AS $function$
          'One append-only row per proxied request: the per-request measurement is itself the audit-grade money record (pricing snapshot, costs, request_id), refused UPDATE/DELETE/TRUNCATE for every role; auditing it would double the proxy''s write path.'),
         ('savings_request_keys',   false, NULL,
          'Append-only idempotency key of optimize_savings (one row per proxied request), written only by tessera.record_request; it carries no state beyond the measurement row.'),
+        ('savings_dead_letters',   false, NULL,
+         'Append-only record of refused measurements and their resolutions, written only by tessera.record_requests / replay_dead_letters: each row is itself the event (what was refused, why, when, by which role); auditing it would double the hot path''s refusals.'),
         ('audit_events',           false, NULL,
          'The audit log itself: append-only, hash-stamped and sealed into signed checkpoints; auditing it would recurse.'),
         ('audit_checkpoints',      false, NULL,

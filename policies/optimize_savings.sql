@@ -5,11 +5,14 @@
 --   tessera_proxy  nothing directly: writes through tessera.record_request() (SECURITY
 --                  DEFINER) and sees only what it returns
 --   service_role   read (BYPASSRLS): readings, exports, benchmarks
---   owner          (record_request) read and insert rows of the one client it is
---                  recording for: the transaction-local setting
---                  tessera.recording_client_id, which record_request sets before and
---                  clears after its reads. Only tessera_owner is bound by these
---                  policies, and no other definer function reads this table.
+--   owner          (record_request / record_requests, through
+--                  tessera_private.ingest_requests) read and insert rows of the clients
+--                  of the batch being recorded: the transaction-local setting
+--                  tessera.ingest_client_ids, which ingest_requests sets from its own
+--                  input before and clears after its statement (every read there is
+--                  also keyed on each element's own client_id). Only tessera_owner is
+--                  bound by these policies, and no other definer function reads this
+--                  table.
 --   anon           nothing
 --   nobody         UPDATE, DELETE or TRUNCATE: append-only (make_append_only triggers
 --                  on the parent and every partition, ENABLE ALWAYS)
@@ -24,13 +27,15 @@ CREATE POLICY optimize_savings_select_operator_or_sponsor ON tessera.optimize_sa
     USING ((SELECT tessera_private.is_operator())
            OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
-CREATE POLICY optimize_savings_select_definer_recording ON tessera.optimize_savings
+CREATE POLICY optimize_savings_select_definer_ingest ON tessera.optimize_savings
     FOR SELECT TO tessera_owner
-    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
+    USING (client_id = ANY (ARRAY(SELECT pg_catalog.unnest(
+        NULLIF((SELECT pg_catalog.current_setting('tessera.ingest_client_ids', true)), '')::uuid[]))));
 
-CREATE POLICY optimize_savings_insert_definer_recording ON tessera.optimize_savings
+CREATE POLICY optimize_savings_insert_definer_ingest ON tessera.optimize_savings
     FOR INSERT TO tessera_owner
-    WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
+    WITH CHECK (client_id = ANY (ARRAY(SELECT pg_catalog.unnest(
+        NULLIF((SELECT pg_catalog.current_setting('tessera.ingest_client_ids', true)), '')::uuid[]))));
 
 -- Privileges for authenticated: rows narrowed by the policy above. Read only.
 GRANT SELECT ON tessera.optimize_savings TO authenticated;

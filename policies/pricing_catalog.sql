@@ -23,14 +23,15 @@ CREATE POLICY pricing_catalog_select_definer_current ON tessera.pricing_catalog
     FOR SELECT TO tessera_owner
     USING (effective_to IS NULL OR effective_to >= now());
 
--- tessera.record_request prices a measurement at the version in force when the request
--- happened, and a late measurement (spooled by the proxy during an outage and replayed)
--- can fall in a period that has closed since. While it records (the transaction-local
--- tessera.recording_client_id is set) it may read every version: prices are public
+-- tessera_private.ingest_requests (record_request / record_requests) prices a
+-- measurement at the version in force when the request happened, and a late
+-- measurement (spooled by the proxy during an outage, or a dead letter replayed) can
+-- fall in a period that has closed since. While it records (the transaction-local
+-- tessera.ingest_client_ids is set) it may read every version: prices are public
 -- reference data, and the catalog's history is exactly what it must price against.
 CREATE POLICY pricing_catalog_select_definer_recording ON tessera.pricing_catalog
     FOR SELECT TO tessera_owner
-    USING (NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '') IS NOT NULL);
+    USING (NULLIF((SELECT pg_catalog.current_setting('tessera.ingest_client_ids', true)), '') IS NOT NULL);
 
 CREATE POLICY pricing_catalog_insert_definer_open ON tessera.pricing_catalog
     FOR INSERT TO tessera_owner

@@ -1,16 +1,19 @@
 -- Row-level security, policies and grants for tessera.savings_request_keys.
 --
---   owner     (tessera.record_request, SECURITY DEFINER) the keys of the one client it
---             is recording for (tessera.recording_client_id, set by record_request)
+--   owner     (record_request / record_requests, through ingest_requests) the keys of
+--             the clients of the batch being recorded (tessera.ingest_client_ids, set
+--             by ingest_requests from its own input)
 --   everyone else  nothing: an internal key table, no grant to any API or login role
 --   nobody    UPDATE, DELETE or TRUNCATE: append-only (make_append_only triggers)
 ALTER TABLE tessera.savings_request_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tessera.savings_request_keys FORCE ROW LEVEL SECURITY;
 
-CREATE POLICY savings_request_keys_select_definer_recording ON tessera.savings_request_keys
+CREATE POLICY savings_request_keys_select_definer_ingest ON tessera.savings_request_keys
     FOR SELECT TO tessera_owner
-    USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
+    USING (client_id = ANY (ARRAY(SELECT pg_catalog.unnest(
+        NULLIF((SELECT pg_catalog.current_setting('tessera.ingest_client_ids', true)), '')::uuid[]))));
 
-CREATE POLICY savings_request_keys_insert_definer_recording ON tessera.savings_request_keys
+CREATE POLICY savings_request_keys_insert_definer_ingest ON tessera.savings_request_keys
     FOR INSERT TO tessera_owner
-    WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
+    WITH CHECK (client_id = ANY (ARRAY(SELECT pg_catalog.unnest(
+        NULLIF((SELECT pg_catalog.current_setting('tessera.ingest_client_ids', true)), '')::uuid[]))));

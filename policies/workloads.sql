@@ -40,11 +40,21 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.workloads TO authenticated;
 -- Privileges for server-side jobs (BYPASSRLS). No TRUNCATE for anyone but the owner.
 GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.workloads TO service_role;
 
--- [issue 4, savings ledger] tessera.record_request (SECURITY DEFINER, run by the proxy
--- login) must read the workload's mechanic_* opt-ins. It runs as tessera_owner, which
--- FORCE RLS confines: this policy admits only the workloads of the one client named by
--- the transaction-local setting tessera.recording_client_id, which record_request sets
--- before and clears after its reads. No other definer function reads workloads.
+-- Definer functions acting for one client (worker_config, verify_api_key's workload
+-- scope, cache and batch functions) read its workloads: this policy admits only the
+-- workloads of the one client named by the transaction-local setting
+-- tessera.recording_client_id, which each of them sets before and clears after its
+-- reads.
 CREATE POLICY workloads_select_definer_recording ON tessera.workloads
     FOR SELECT TO tessera_owner
     USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
+
+-- [hot path] tessera_private.ingest_requests (record_request / record_requests, SECURITY
+-- DEFINER, run by the proxy login) reads the mechanic_* opt-ins of every element's
+-- workload in one statement: the workloads of the clients named in the batch
+-- (tessera.ingest_client_ids, set by ingest_requests from its own input), each element's
+-- read keyed on its own client_id.
+CREATE POLICY workloads_select_definer_ingest ON tessera.workloads
+    FOR SELECT TO tessera_owner
+    USING (client_id = ANY (ARRAY(SELECT pg_catalog.unnest(
+        NULLIF((SELECT pg_catalog.current_setting('tessera.ingest_client_ids', true)), '')::uuid[]))));

@@ -1,5 +1,6 @@
-"""Provider usage objects -> tessera's non-overlapping token buckets, and a thin
-wrapper around ``tessera.record_request``.
+"""Provider usage objects -> tessera's non-overlapping token buckets, and the proxy's
+recording calls: :func:`record_many` (batches, ``tessera.record_requests``: the hot
+path) and :func:`record_request` (one request, raises on refusal).
 
 Copyright (c) tessera-db contributors.
 
@@ -19,16 +20,33 @@ a cached token counted twice is refused rather than billed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from tessera_db.errors import InvalidInput, translate_errors
 
-__all__ = ["TokenBuckets", "from_anthropic", "from_openai", "record_request"]
+__all__ = [
+    "MAX_BATCH",
+    "RequestOutcome",
+    "TokenBuckets",
+    "from_anthropic",
+    "from_openai",
+    "record_many",
+    "record_request",
+    "request_fields",
+]
+
+#: The most elements tessera.record_requests takes in one call.
+MAX_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -121,6 +139,30 @@ def from_anthropic(usage: Mapping[str, Any]) -> TokenBuckets:
     )
 
 
+def request_fields(
+    *,
+    client_id: Any,
+    workload_id: Any,
+    request_id: str,
+    occurred_at: dt.datetime,
+    requested: tuple[str, str],
+    routed: tuple[str, str],
+    tokens: TokenBuckets,
+    batch: bool = False,
+    mechanics: Sequence[str] = (),
+    finish_reason: str | None = None,
+    feature_tag: str | None = None,
+    customer_tag: str | None = None,
+) -> dict[str, Any]:
+    """One request as the fields ``tessera.record_request`` / ``record_requests`` take
+    (parameter names without ``p_``): the element :func:`record_many` sends."""
+    return dict(
+        client_id=client_id, workload_id=workload_id, request_id=request_id, occurred_at=occurred_at,
+        requested_provider=requested[0], requested_model=requested[1],
+        routed_provider=routed[0], routed_model=routed[1], batch=batch, mechanics=list(mechanics),
+        finish_reason=finish_reason, feature_tag=feature_tag, customer_tag=customer_tag, **asdict(tokens))
+
+
 _RECORD = (
     "SELECT * FROM tessera.record_request("
     "p_client_id => %(client_id)s, p_workload_id => %(workload_id)s, p_request_id => %(request_id)s,"
@@ -138,32 +180,87 @@ _RECORD = (
 )
 
 
-def record_request(
-    conn: psycopg.Connection[Any],
-    *,
-    client_id: Any,
-    workload_id: Any,
-    request_id: str,
-    occurred_at: dt.datetime,
-    requested: tuple[str, str],
-    routed: tuple[str, str],
-    tokens: TokenBuckets,
-    batch: bool = False,
-    mechanics: Sequence[str] = (),
-    finish_reason: str | None = None,
-    feature_tag: str | None = None,
-    customer_tag: str | None = None,
-) -> dict[str, Any]:
+def record_request(conn: psycopg.Connection[Any], **fields: Any) -> dict[str, Any]:
     """Call tessera.record_request on ``conn`` (the proxy login's connection) and return
-    its row: key fields, snapshot ids, costs, mechanics and ``replayed``. Errors come out
-    as tessera_db.errors types."""
-    params = dict(
-        client_id=client_id, workload_id=workload_id, request_id=request_id, occurred_at=occurred_at,
-        requested_provider=requested[0], requested_model=requested[1],
-        routed_provider=routed[0], routed_model=routed[1], batch=batch, mechanics=list(mechanics),
-        finish_reason=finish_reason, feature_tag=feature_tag, customer_tag=customer_tag, **asdict(tokens))
+    its row: key fields, snapshot ids, costs, mechanics and ``replayed``. Takes the
+    keyword arguments of :func:`request_fields`. A refusal raises a tessera_db.errors
+    type and is not kept anywhere: the hot path is :func:`record_many`."""
+    params = request_fields(**fields)
     with translate_errors(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(_RECORD, params)
         row = cur.fetchone()
     assert row is not None
     return row
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    """What happened to one request of :func:`record_many`.
+
+    ``outcome`` is ``recorded`` (written now), ``replayed`` (already in the ledger: the
+    costs are the original row's) or ``rejected`` (``sqlstate`` and ``message`` say why;
+    nothing of it is in the ledger, and it is kept in tessera.savings_dead_letters for
+    ``tessera-db savings replay-rejected``)."""
+
+    index: int
+    client_id: uuid.UUID | None
+    request_id: str | None
+    outcome: str
+    sqlstate: str | None = None
+    message: str | None = None
+    original_cost_usd: Decimal | None = None
+    actual_cost_usd: Decimal | None = None
+    savings_usd: Decimal | None = None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidInput(f"occurred_at must be timezone-aware, got {value.isoformat()}")
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    raise TypeError(f"cannot send {type(value).__name__} in a request")
+
+
+_dumps = partial(json.dumps, default=_json_value, allow_nan=False)
+
+_RECORD_MANY = (
+    "SELECT ordinality, client_id, request_id, outcome, sqlstate, message,"
+    " original_cost_usd, actual_cost_usd, savings_usd FROM tessera.record_requests(%s)"
+)
+
+
+def record_many(conn: psycopg.Connection[Any], requests: Iterable[Mapping[str, Any]], *,
+                batch_size: int = 500) -> list[RequestOutcome]:
+    """Record requests in batches of ``batch_size`` (1..1000) through
+    tessera.record_requests, on ``conn`` (the proxy login's connection, or service_role's
+    for a replay), in the caller's transaction. Each request is a mapping of
+    record_request's fields without ``p_`` (:func:`request_fields` builds one).
+
+    Returns one :class:`RequestOutcome` per request, in order (``index`` counts from 0).
+    A rejected request does not raise: it is in the outcome, and the database kept it
+    as a dead letter. Errors of the call itself (a lost connection, a deadlock) raise a
+    tessera_db.errors type; the transaction then holds nothing of the batch, and sending
+    it again is safe (a recorded request_id comes back ``replayed``)."""
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise InvalidInput(f"batch_size must be between 1 and {MAX_BATCH}, got {batch_size}")
+    outcomes: list[RequestOutcome] = []
+    chunk: list[Mapping[str, Any]] = []
+
+    def flush() -> None:
+        base = len(outcomes)
+        with translate_errors():
+            rows = conn.execute(_RECORD_MANY, (Jsonb(list(chunk), dumps=_dumps),)).fetchall()
+        outcomes.extend(RequestOutcome(base + row[0] - 1, *row[1:]) for row in rows)
+        chunk.clear()
+
+    for request in requests:
+        chunk.append(request)
+        if len(chunk) == batch_size:
+            flush()
+    if chunk:
+        flush()
+    return outcomes

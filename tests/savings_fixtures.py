@@ -9,6 +9,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import psycopg
+import pytest
 
 A = uuid.UUID("00000000-0000-4000-8000-00000000a001")
 B = uuid.UUID("00000000-0000-4000-8000-00000000b001")
@@ -49,3 +50,11 @@ def seed(conn: psycopg.Connection[Any]) -> None:
         " cache_read_usd_per_token, effective_from) VALUES ('anthropic', 'small', %s, %s, %s, %s)",
         (SMALL["input"], SMALL["output"], SMALL["cache_read"], SINCE))
     conn.commit()
+
+
+@pytest.fixture
+def proxy(postgresql: psycopg.Connection[Any], role_dsn):  # type: ignore[no-untyped-def]
+    """The proxy login's autocommit connection on a seeded database."""
+    seed(postgresql)
+    with psycopg.connect(role_dsn("tessera_proxy"), autocommit=True) as conn:
+        yield conn

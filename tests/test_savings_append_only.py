@@ -18,11 +18,12 @@ import psycopg
 import pytest
 
 from tessera_db import PermissionDenied
-from tessera_db.usage import TokenBuckets, record_request
+from tessera_db.usage import TokenBuckets, record_many, record_request, request_fields
 from tests.savings_fixtures import A, B, OPERATOR, SPONSOR, WL, seed
 
 NOW = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
-TABLES = ("optimize_savings", "optimize_savings_default", "savings_request_keys", "balance_transactions")
+TABLES = ("optimize_savings", "optimize_savings_default", "savings_request_keys", "balance_transactions",
+          "savings_dead_letters")
 
 
 @pytest.fixture
@@ -33,6 +34,10 @@ def seeded(postgresql: psycopg.Connection[Any], role_dsn):  # type: ignore[no-un
             record_request(proxy, client_id=client, workload_id=WL[client], request_id="r", occurred_at=NOW,
                            requested=("anthropic", "big"), routed=("anthropic", "small"),
                            tokens=TokenBuckets(uncached_input_tokens=10, output_tokens=1), mechanics=("auto_route",))
+        # A dead letter: a request priced at a model nobody has a price for.
+        record_many(proxy, [request_fields(
+            client_id=A, workload_id=WL[A], request_id="no-price", occurred_at=NOW, requested=("x", "none"),
+            routed=("x", "none"), tokens=TokenBuckets(uncached_input_tokens=1))])
     # A row in the DEFAULT partition (superuser insert: the table allows INSERT).
     postgresql.execute(
         "INSERT INTO tessera.optimize_savings (client_id, workload_id, request_id, occurred_at,"
@@ -54,7 +59,8 @@ def _current_partition(conn: psycopg.Connection[Any]) -> str:
 
 
 def _statements(table: str) -> list[str]:
-    column = {"balance_transactions": "reason", "savings_request_keys": "request_id"}.get(table, "request_id")
+    column = {"balance_transactions": "reason", "savings_request_keys": "request_id",
+              "savings_dead_letters": "reason"}.get(table, "request_id")
     return [f"UPDATE {table} SET {column} = {column}",                    # changes nothing
             f"UPDATE {table} SET {column} = {column} WHERE false",        # matches nothing
             f"DELETE FROM {table}",
@@ -88,6 +94,7 @@ def test_update_delete_truncate_refused_for_every_role(seeded, who):
             _refused(seeded, stmt, setup)
     after = {t: seeded.execute(f"SELECT count(*) FROM tessera.{t}").fetchone()[0] for t in TABLES}
     assert before == after and before["optimize_savings"] == 3 and before["optimize_savings_default"] == 1
+    assert before["savings_dead_letters"] == 1
 
 
 @pytest.mark.parametrize("login", ["tessera_proxy", "tessera_settlement"])

@@ -20,16 +20,9 @@ import pytest
 
 from tessera_db import InvalidInput, NotFound, PermissionDenied
 from tessera_db.usage import TokenBuckets, record_request
-from tests.savings_fixtures import A, B, BIG, SMALL, WL, WL_PLAIN, seed
+from tests.savings_fixtures import A, B, BIG, SMALL, WL, WL_PLAIN, proxy, seed  # noqa: F401 (fixture)
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=5)
-
-
-@pytest.fixture
-def proxy(postgresql: psycopg.Connection[Any], role_dsn):  # type: ignore[no-untyped-def]
-    seed(postgresql)
-    with psycopg.connect(role_dsn("tessera_proxy"), autocommit=True) as conn:
-        yield conn
 
 
 def _rec(conn: psycopg.Connection[Any], request_id: str = "r-1", *, client=A, workload=None,
@@ -155,7 +148,7 @@ def test_late_measurement_is_priced_at_the_closed_version_in_force_then(proxy, p
     with postgresql.transaction():
         postgresql.execute("SET LOCAL ROLE tessera_owner")
         seen = postgresql.execute("SELECT count(*) FROM tessera.pricing_catalog WHERE model = 'big'").fetchone()
-        postgresql.execute("SELECT set_config('tessera.recording_client_id', %s, true)", (str(A),))
+        postgresql.execute("SELECT set_config('tessera.ingest_client_ids', %s, true)", ("{%s}" % A,))
         recording = postgresql.execute(
             "SELECT count(*) FROM tessera.pricing_catalog WHERE model = 'big'").fetchone()
     assert (seen[0], recording[0]) == (1, 2)
@@ -268,11 +261,11 @@ def test_settlement_login_may_not_execute(postgresql, role_dsn):
 def test_proxy_reads_nothing_back(proxy):
     _rec(proxy, "r")
     for table in ("optimize_savings", "savings_request_keys", "optimize_savings_default", "workloads",
-                  "pricing_catalog"):
+                  "pricing_catalog", "savings_dead_letters"):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             proxy.execute(f"SELECT * FROM tessera.{table}")
     # Forging the recording setting gives nothing: it binds only tessera_owner's policies.
     with proxy.transaction():
-        proxy.execute("SELECT set_config('tessera.recording_client_id', %s, true)", (str(A),))
+        proxy.execute("SELECT set_config('tessera.ingest_client_ids', %s, true)", ("{%s}" % A,))
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             proxy.execute("SELECT * FROM tessera.optimize_savings")

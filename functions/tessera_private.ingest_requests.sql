@@ -1,0 +1,411 @@
+-- tessera_private.ingest_requests(requests, dead_letter): THE implementation of recording
+-- proxied requests in tessera.optimize_savings. tessera.record_request (one request,
+-- raises on refusal) and tessera.record_requests (a batch, rejects per element and keeps
+-- each rejection in tessera.savings_dead_letters) are thin wrappers over it, so the
+-- validation, pricing, idempotency and replay rules exist once.
+--
+-- requests: a JSON array of objects whose keys are record_request's parameter names
+-- without the p_ prefix. Returns one row per element, in input order:
+--   recorded  written now (costs of the new row)
+--   replayed  its (client_id, request_id) was already in the ledger, from an earlier
+--             call or from an earlier element of this batch: nothing written, the
+--             ORIGINAL row's figures returned, whatever this element says
+--   rejected  refused: sqlstate, constraint_name, table_name and message say why
+--             (exactly what record_request raises), and nothing of it is written to the
+--             ledger. With dead_letter = true it is appended to savings_dead_letters.
+--
+-- Set-based: one statement validates every element, reads every workload, key and
+-- price snapshot it needs, claims the keys and inserts the rows (data-modifying CTEs);
+-- no statement or function call per element except the rules' own helpers
+-- (tag_pii_kind for a tag, request_cost for a price).
+--
+-- The rules, in the order they are checked (the first failing one is reported):
+--   1. the element is a JSON object                              22023
+--   2. every present field has its type: uuid strings, a string
+--      timestamp WITH a UTC offset (never the session's zone),
+--      integer token counts, boolean batch, an array of names   22P02
+--   3. client_id, workload_id, request_id, occurred_at, both
+--      providers and models and uncached_input_tokens present    22004
+--   -- (client_id, request_id) already recorded => replayed --
+--   4. no other keys (a misspelt "ouput_tokens" is not 0)       22023
+--   5. mechanics known (normalised to sorted + distinct)          23514 optimize_savings_mechanics_known
+--   6. tags not personal data (tag_pii_kind)                      23514 optimize_savings_*_tag_not_pii
+--   7. the workload is the client's                               23503 optimize_savings_workload_fkey
+--   8. every mechanic that fired is opted in on the workload:     42501
+--      a mechanic turned off while the request was in flight is
+--      refused (and so dead-lettered by record_requests; see docs/usage-buckets.md)
+--   9. a price in force at occurred_at for the requested, then
+--      the routed model (pricing_catalog_select_definer_recording
+--      admits closed versions: late measurements)                 P0002
+--  10. batch_routing fired => priced as a batch                  23514
+--  11. the table's CHECKs, tested here first so a bad element
+--      does not abort the statement (request_id and model
+--      lengths, tokens >= 0, reported totals = bucket sums,
+--      finish_reason and tag lengths); the CHECKs stay the backstop  23514 <the CHECK's name>
+-- Pricing (request_cost, the one implementation of the price rules) can still refuse a
+-- valid-looking element (a price component the snapshot lacks, a batch above the tier),
+-- as can anything the table refuses that is not mirrored above: then this statement
+-- raises, and record_requests re-runs the batch one element at a time to isolate it.
+--
+-- Pricing (documented on tessera.record_request): original_cost_usd is the
+-- counterfactual without Tessera (prompt_cache_header fired => every prompt token at the
+-- uncached price; batch_routing fired => real-time prices); actual_cost_usd prices the
+-- buckets as sent at the routed snapshot, 0 for a Tessera cache hit.
+--
+-- Row-level security: it runs as tessera_owner (the wrappers are SECURITY DEFINER), which
+-- FORCE RLS confines. It sets the transaction-local tessera.ingest_client_ids to the
+-- clients named in THIS batch (computed here from the input, never taken from the
+-- caller) and clears it before returning; the owner's ingest policies on workloads,
+-- savings_request_keys, optimize_savings and savings_dead_letters admit those clients'
+-- rows only, and every read below is also keyed on the element's own client_id, so an
+-- element never reads another client's workload, key or row. Not SECURITY DEFINER
+-- itself, and executable only by its owner (no grant): only the wrappers call it.
+CREATE FUNCTION tessera_private.ingest_requests(p_requests jsonb, p_dead_letter boolean)
+RETURNS TABLE (ordinality integer, client_id uuid, request_id text, outcome text,
+               sqlstate text, constraint_name text, table_name text, message text,
+               occurred_at timestamptz, recorded_at timestamptz, requested_snapshot_id uuid,
+               routed_snapshot_id uuid, original_cost_usd numeric, actual_cost_usd numeric,
+               savings_usd numeric, mechanics text[])
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+#variable_conflict use_column
+DECLARE
+    -- The known mechanics (the mechanic_* columns of tessera.workloads), in C-collation
+    -- order: filtering this list yields a stack already sorted and distinct.
+    known CONSTANT text[] := ARRAY['auto_route', 'batch_routing', 'exact_cache', 'history_pruning',
+                                   'json_schema_enforcement', 'prompt_cache_header', 'semantic_cache'];
+    uuid_re CONSTANT text := '^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$';
+    ts_re CONSTANT text := '^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?'
+                           '(Z|[+-][0-9]{2}(:?[0-9]{2}(:?[0-9]{2})?)?)$';
+    count_re CONSTANT text := '^-?[0-9]{1,18}$';
+    r record;
+    late record;
+    rejections jsonb := '[]'::jsonb;
+BEGIN
+    PERFORM pg_catalog.set_config('tessera.ingest_client_ids',
+        COALESCE((SELECT '{' || pg_catalog.string_agg(DISTINCT (e.j->>'client_id')::uuid::text, ',') || '}'
+                    FROM pg_catalog.jsonb_array_elements(p_requests) AS e(j)
+                   WHERE pg_catalog.jsonb_typeof(e.j->'client_id') = 'string'
+                     AND e.j->>'client_id' ~ uuid_re), ''),
+        true);
+
+    FOR r IN
+        WITH elems AS (
+            SELECT e.ord::integer AS ord, e.j, pg_catalog.jsonb_typeof(e.j) AS jtype
+              FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS e(j, ord)
+        ),
+        -- Every field typed; NULL when absent, JSON null or of the wrong shape (the shape
+        -- problem itself is reported by rule 2).
+        typed AS (
+            SELECT x.ord, x.j, x.jtype, shape.unknown_keys, shape.bad_values,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'client_id') = 'string' AND x.j->>'client_id' ~ uuid_re
+                        THEN (x.j->>'client_id')::uuid END AS cid,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'workload_id') = 'string' AND x.j->>'workload_id' ~ uuid_re
+                        THEN (x.j->>'workload_id')::uuid END AS wid,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'request_id') = 'string' THEN x.j->>'request_id' END AS rid,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'occurred_at') = 'string' AND x.j->>'occurred_at' ~ ts_re
+                        THEN (x.j->>'occurred_at')::timestamptz END AS at,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'requested_provider') = 'string' THEN x.j->>'requested_provider' END AS req_provider,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'requested_model') = 'string' THEN x.j->>'requested_model' END AS req_model,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'routed_provider') = 'string' THEN x.j->>'routed_provider' END AS rte_provider,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'routed_model') = 'string' THEN x.j->>'routed_model' END AS rte_model,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'uncached_input_tokens') = 'number' AND x.j->>'uncached_input_tokens' ~ count_re
+                        THEN (x.j->>'uncached_input_tokens')::bigint END AS uncached,
+                   COALESCE(CASE WHEN pg_catalog.jsonb_typeof(x.j->'cache_read_input_tokens') = 'number' AND x.j->>'cache_read_input_tokens' ~ count_re
+                                 THEN (x.j->>'cache_read_input_tokens')::bigint END, 0) AS cache_read,
+                   COALESCE(CASE WHEN pg_catalog.jsonb_typeof(x.j->'cache_write_5m_input_tokens') = 'number' AND x.j->>'cache_write_5m_input_tokens' ~ count_re
+                                 THEN (x.j->>'cache_write_5m_input_tokens')::bigint END, 0) AS cache_5m,
+                   COALESCE(CASE WHEN pg_catalog.jsonb_typeof(x.j->'cache_write_1h_input_tokens') = 'number' AND x.j->>'cache_write_1h_input_tokens' ~ count_re
+                                 THEN (x.j->>'cache_write_1h_input_tokens')::bigint END, 0) AS cache_1h,
+                   COALESCE(CASE WHEN pg_catalog.jsonb_typeof(x.j->'output_tokens') = 'number' AND x.j->>'output_tokens' ~ count_re
+                                 THEN (x.j->>'output_tokens')::bigint END, 0) AS output,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'reasoning_tokens') = 'number' AND x.j->>'reasoning_tokens' ~ count_re
+                        THEN (x.j->>'reasoning_tokens')::bigint END AS reasoning,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'reported_input_tokens') = 'number' AND x.j->>'reported_input_tokens' ~ count_re
+                        THEN (x.j->>'reported_input_tokens')::bigint END AS rep_in,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'reported_output_tokens') = 'number' AND x.j->>'reported_output_tokens' ~ count_re
+                        THEN (x.j->>'reported_output_tokens')::bigint END AS rep_out,
+                   COALESCE(CASE WHEN pg_catalog.jsonb_typeof(x.j->'batch') = 'boolean' THEN (x.j->>'batch')::boolean END, false) AS batch,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'mechanics') = 'array'
+                        THEN ARRAY(SELECT m FROM pg_catalog.jsonb_array_elements_text(x.j->'mechanics') AS m)
+                        ELSE '{}'::text[] END AS mech_raw,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'finish_reason') = 'string' THEN x.j->>'finish_reason' END AS finish,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'feature_tag') = 'string' THEN x.j->>'feature_tag' END AS ftag,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'customer_tag') = 'string' THEN x.j->>'customer_tag' END AS ctag
+              FROM elems AS x
+              CROSS JOIN LATERAL (
+                  SELECT pg_catalog.string_agg(f.key, ', ' ORDER BY f.key) FILTER (WHERE s.kind IS NULL) AS unknown_keys,
+                         pg_catalog.string_agg(f.key || ' must be ' || s.wanted, '; ' ORDER BY f.key)
+                             FILTER (WHERE s.kind IS NOT NULL AND pg_catalog.jsonb_typeof(f.value) <> 'null'
+                                     AND NOT CASE s.kind
+                                         WHEN 'uuid' THEN pg_catalog.jsonb_typeof(f.value) = 'string' AND f.value #>> '{}' ~ uuid_re
+                                         WHEN 'text' THEN pg_catalog.jsonb_typeof(f.value) = 'string'
+                                         WHEN 'time' THEN pg_catalog.jsonb_typeof(f.value) = 'string' AND f.value #>> '{}' ~ ts_re
+                                         WHEN 'count' THEN pg_catalog.jsonb_typeof(f.value) = 'number' AND f.value::text ~ count_re
+                                         WHEN 'bool' THEN pg_catalog.jsonb_typeof(f.value) = 'boolean'
+                                         WHEN 'names' THEN pg_catalog.jsonb_typeof(f.value) = 'array'
+                                              AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(f.value) AS a
+                                                               WHERE pg_catalog.jsonb_typeof(a) NOT IN ('string', 'null'))
+                                     END) AS bad_values
+                    FROM pg_catalog.jsonb_each(CASE WHEN x.jtype = 'object' THEN x.j ELSE '{}'::jsonb END) AS f
+                    LEFT JOIN (VALUES
+                        ('client_id', 'uuid', 'a uuid string'), ('workload_id', 'uuid', 'a uuid string'),
+                        ('request_id', 'text', 'a string'),
+                        ('occurred_at', 'time', 'an ISO 8601 timestamp string with a UTC offset'),
+                        ('requested_provider', 'text', 'a string'), ('requested_model', 'text', 'a string'),
+                        ('routed_provider', 'text', 'a string'), ('routed_model', 'text', 'a string'),
+                        ('uncached_input_tokens', 'count', 'an integer'), ('cache_read_input_tokens', 'count', 'an integer'),
+                        ('cache_write_5m_input_tokens', 'count', 'an integer'),
+                        ('cache_write_1h_input_tokens', 'count', 'an integer'),
+                        ('output_tokens', 'count', 'an integer'), ('reasoning_tokens', 'count', 'an integer'),
+                        ('reported_input_tokens', 'count', 'an integer'), ('reported_output_tokens', 'count', 'an integer'),
+                        ('batch', 'bool', 'true or false'), ('mechanics', 'names', 'an array of mechanic names'),
+                        ('finish_reason', 'text', 'a string'), ('feature_tag', 'text', 'a string'),
+                        ('customer_tag', 'text', 'a string')
+                    ) AS s(key, kind, wanted) ON s.key = f.key
+              ) AS shape
+        ),
+        -- Rules 1-3, before the replay check (without them there is no key to look up).
+        shaped AS (
+            SELECT t.*,
+                   CASE WHEN t.jtype IS DISTINCT FROM 'object' THEN
+                            ARRAY['22023', NULL, NULL, 'each request must be a JSON object, got ' || COALESCE(t.jtype, 'nothing')]
+                        WHEN t.bad_values IS NOT NULL THEN
+                            ARRAY['22P02', NULL, NULL, 'invalid request field(s): ' || t.bad_values]
+                        WHEN t.cid IS NULL OR t.wid IS NULL OR t.rid IS NULL OR t.at IS NULL OR t.req_provider IS NULL
+                             OR t.req_model IS NULL OR t.rte_provider IS NULL OR t.rte_model IS NULL OR t.uncached IS NULL THEN
+                            ARRAY['22004', NULL, NULL,
+                                  'client, workload, request_id, occurred_at, both models and uncached_input_tokens are required (missing: '
+                                  || pg_catalog.concat_ws(', ',
+                                         CASE WHEN t.cid IS NULL THEN 'client_id' END, CASE WHEN t.wid IS NULL THEN 'workload_id' END,
+                                         CASE WHEN t.rid IS NULL THEN 'request_id' END, CASE WHEN t.at IS NULL THEN 'occurred_at' END,
+                                         CASE WHEN t.req_provider IS NULL THEN 'requested_provider' END,
+                                         CASE WHEN t.req_model IS NULL THEN 'requested_model' END,
+                                         CASE WHEN t.rte_provider IS NULL THEN 'routed_provider' END,
+                                         CASE WHEN t.rte_model IS NULL THEN 'routed_model' END,
+                                         CASE WHEN t.uncached IS NULL THEN 'uncached_input_tokens' END) || ')']
+                   END AS pre,
+                   ARRAY(SELECT COALESCE(m, 'NULL') FROM pg_catalog.unnest(t.mech_raw) AS m
+                          WHERE m IS NULL OR m <> ALL (known)) AS mech_unknown,
+                   ARRAY(SELECT k FROM pg_catalog.unnest(known) AS k WHERE k = ANY (t.mech_raw)) AS mech,
+                   CASE WHEN t.ftag IS NOT NULL THEN tessera_private.tag_pii_kind(t.ftag) END AS ftag_pii,
+                   CASE WHEN t.ctag IS NOT NULL THEN tessera_private.tag_pii_kind(t.ctag) END AS ctag_pii
+              FROM typed AS t
+        ),
+        -- One read for everything an element needs: its key (replay?), its workload and
+        -- the two snapshots in force at occurred_at.
+        looked AS (
+            SELECT s.*, k.occurred_at AS key_at, w AS wl, req_p AS req, rte_p AS rte,
+                   req_p.pricing_snapshot_id AS req_sid, rte_p.pricing_snapshot_id AS rte_sid,
+                   ARRAY(SELECT m FROM pg_catalog.unnest(s.mech) AS m
+                          WHERE NOT CASE m
+                                    WHEN 'auto_route' THEN w.mechanic_auto_route
+                                    WHEN 'prompt_cache_header' THEN w.mechanic_prompt_cache_header
+                                    WHEN 'history_pruning' THEN w.mechanic_history_pruning
+                                    WHEN 'json_schema_enforcement' THEN w.mechanic_json_schema_enforcement
+                                    WHEN 'batch_routing' THEN w.mechanic_batch_routing
+                                    WHEN 'exact_cache' THEN w.mechanic_exact_cache
+                                    WHEN 'semantic_cache' THEN w.mechanic_semantic_cache
+                                END) AS not_opted_in
+              FROM shaped AS s
+              LEFT JOIN tessera.savings_request_keys AS k
+                     ON s.pre IS NULL AND k.client_id = s.cid AND k.request_id = s.rid
+              LEFT JOIN tessera.workloads AS w
+                     ON s.pre IS NULL AND w.client_id = s.cid AND w.workload_id = s.wid
+              LEFT JOIN tessera.pricing_catalog AS req_p
+                     ON s.pre IS NULL AND req_p.provider = s.req_provider AND req_p.model = s.req_model
+                    AND req_p.effective_from <= s.at AND (req_p.effective_to IS NULL OR s.at < req_p.effective_to)
+              LEFT JOIN tessera.pricing_catalog AS rte_p
+                     ON s.pre IS NULL AND rte_p.provider = s.rte_provider AND rte_p.model = s.rte_model
+                    AND rte_p.effective_from <= s.at AND (rte_p.effective_to IS NULL OR s.at < rte_p.effective_to)
+        ),
+        -- Rules 4-11.
+        checked AS (
+            SELECT l.*,
+                   CASE WHEN l.pre IS NOT NULL OR l.key_at IS NOT NULL THEN NULL
+                        WHEN l.unknown_keys IS NOT NULL THEN
+                            ARRAY['22023', NULL, NULL, 'unknown request field(s): ' || l.unknown_keys]
+                        WHEN pg_catalog.cardinality(l.mech_unknown) > 0 THEN
+                            ARRAY['23514', 'optimize_savings_mechanics_known', 'optimize_savings',
+                                  'unknown mechanic(s): ' || pg_catalog.array_to_string(l.mech_unknown, ', ')
+                                  || '; known: ' || pg_catalog.array_to_string(known, ', ')]
+                        WHEN l.ftag_pii IS NOT NULL OR l.ctag_pii IS NOT NULL THEN
+                            ARRAY['23514',
+                                  CASE WHEN l.ftag_pii IS NOT NULL THEN 'optimize_savings_feature_tag_not_pii'
+                                       ELSE 'optimize_savings_customer_tag_not_pii' END,
+                                  'optimize_savings',
+                                  CASE WHEN l.ftag_pii IS NOT NULL THEN 'feature_tag' ELSE 'customer_tag' END
+                                  || ' looks like '
+                                  || CASE COALESCE(l.ftag_pii, l.ctag_pii) WHEN 'email' THEN 'an email address'
+                                          WHEN 'phone' THEN 'a phone number' ELSE 'a payment card number' END
+                                  || ' (we never store end-user personal data)']
+                        WHEN (l.wl).workload_id IS NULL THEN
+                            ARRAY['23503', 'optimize_savings_workload_fkey', 'optimize_savings',
+                                  pg_catalog.format('workload %s does not belong to client %s', l.wid, l.cid)]
+                        WHEN pg_catalog.cardinality(l.not_opted_in) > 0 THEN
+                            ARRAY['42501', NULL, 'optimize_savings',
+                                  pg_catalog.format('workload %s has not opted in to mechanic(s): %s', l.wid,
+                                                    pg_catalog.array_to_string(l.not_opted_in, ', '))]
+                        WHEN l.req_sid IS NULL THEN
+                            ARRAY['P0002', NULL, 'pricing_catalog',
+                                  pg_catalog.format('no price in force for requested model %s/%s at %s',
+                                                    l.req_provider, l.req_model, l.at)]
+                        WHEN l.rte_sid IS NULL THEN
+                            ARRAY['P0002', NULL, 'pricing_catalog',
+                                  pg_catalog.format('no price in force for routed model %s/%s at %s',
+                                                    l.rte_provider, l.rte_model, l.at)]
+                        WHEN 'batch_routing' = ANY (l.mech) AND NOT l.batch THEN
+                            ARRAY['23514', NULL, 'optimize_savings',
+                                  'batch_routing fired but the request was not priced as a batch (p_batch is false)']
+                        ELSE (SELECT ARRAY['23514', c.name, 'optimize_savings',
+                                           pg_catalog.format('new row for relation "optimize_savings" violates check constraint "%s"', c.name)]
+                                FROM (VALUES
+                                    (1, 'optimize_savings_request_id_length', pg_catalog.char_length(l.rid) BETWEEN 1 AND 200),
+                                    (2, 'optimize_savings_models_length',
+                                        pg_catalog.char_length(l.req_provider) BETWEEN 1 AND 100 AND pg_catalog.char_length(l.req_model) BETWEEN 1 AND 200
+                                        AND pg_catalog.char_length(l.rte_provider) BETWEEN 1 AND 100 AND pg_catalog.char_length(l.rte_model) BETWEEN 1 AND 200),
+                                    (3, 'optimize_savings_tokens_non_negative',
+                                        l.uncached >= 0 AND l.cache_read >= 0 AND l.cache_5m >= 0 AND l.cache_1h >= 0
+                                        AND l.output >= 0 AND COALESCE(l.reasoning, 0) >= 0),
+                                    (4, 'optimize_savings_input_total_matches',
+                                        l.rep_in IS NULL OR l.rep_in = l.uncached + l.cache_read + l.cache_5m + l.cache_1h),
+                                    (5, 'optimize_savings_output_total_matches',
+                                        l.rep_out IS NULL OR l.rep_out = l.output + COALESCE(l.reasoning, 0)),
+                                    (6, 'optimize_savings_finish_reason_length', COALESCE(pg_catalog.char_length(l.finish) BETWEEN 1 AND 64, true)),
+                                    (7, 'optimize_savings_feature_tag_length', COALESCE(pg_catalog.char_length(l.ftag) BETWEEN 1 AND 100, true)),
+                                    (8, 'optimize_savings_customer_tag_length', COALESCE(pg_catalog.char_length(l.ctag) BETWEEN 1 AND 100, true))
+                                ) AS c(n, name, ok)
+                               WHERE NOT c.ok
+                               ORDER BY c.n
+                               LIMIT 1)
+                   END AS post
+              FROM looked AS l
+        ),
+        -- The first valid occurrence of each new key claims it (a concurrent claimer is
+        -- waited for; if it commits, this element is a replay).
+        firsts AS (
+            SELECT DISTINCT ON (c.cid, c.rid) c.*
+              FROM checked AS c
+             WHERE c.pre IS NULL AND c.key_at IS NULL AND c.post IS NULL
+             ORDER BY c.cid, c.rid, c.ord
+        ),
+        claimed AS (
+            INSERT INTO tessera.savings_request_keys AS k (client_id, request_id, occurred_at)
+            SELECT f.cid, f.rid, f.at FROM firsts AS f ORDER BY f.ord
+            ON CONFLICT ON CONSTRAINT savings_request_keys_pkey DO NOTHING
+            RETURNING k.client_id, k.request_id
+        ),
+        priced AS (
+            SELECT f.*,
+                   'prompt_cache_header' = ANY (f.mech) AS cache_credit,
+                   'batch_routing' = ANY (f.mech) AS batch_credit,
+                   tessera_private.request_cost(f.req,
+                       CASE WHEN 'prompt_cache_header' = ANY (f.mech)
+                            THEN f.uncached + f.cache_read + f.cache_5m + f.cache_1h ELSE f.uncached END,
+                       CASE WHEN 'prompt_cache_header' = ANY (f.mech) THEN 0 ELSE f.cache_read END,
+                       CASE WHEN 'prompt_cache_header' = ANY (f.mech) THEN 0 ELSE f.cache_5m END,
+                       CASE WHEN 'prompt_cache_header' = ANY (f.mech) THEN 0 ELSE f.cache_1h END,
+                       f.output, f.reasoning, f.batch AND NOT 'batch_routing' = ANY (f.mech)) AS orig
+              FROM firsts AS f
+              JOIN claimed AS cl ON cl.client_id = f.cid AND cl.request_id = f.rid
+        ),
+        inserted AS (
+            INSERT INTO tessera.optimize_savings AS s (
+                client_id, workload_id, request_id, occurred_at, requested_provider, requested_model,
+                routed_provider, routed_model, requested_snapshot_id, routed_snapshot_id,
+                uncached_input_tokens, cache_read_input_tokens, cache_write_5m_input_tokens,
+                cache_write_1h_input_tokens, output_tokens, reasoning_tokens, reported_input_tokens,
+                reported_output_tokens, batch, original_cost_usd, actual_cost_usd, mechanics,
+                finish_reason, feature_tag, customer_tag)
+            SELECT p.cid, p.wid, p.rid, p.at, p.req_provider, p.req_model, p.rte_provider, p.rte_model,
+                   p.req_sid, p.rte_sid, p.uncached, p.cache_read, p.cache_5m, p.cache_1h, p.output,
+                   p.reasoning, p.rep_in, p.rep_out, p.batch, p.orig,
+                   CASE WHEN p.mech && ARRAY['exact_cache', 'semantic_cache'] THEN 0
+                        WHEN p.rte_sid = p.req_sid AND NOT (p.cache_credit OR p.batch_credit) THEN p.orig
+                        ELSE tessera_private.request_cost(p.rte, p.uncached, p.cache_read, p.cache_5m,
+                                                          p.cache_1h, p.output, p.reasoning, p.batch) END,
+                   p.mech, p.finish, p.ftag, p.ctag
+              FROM priced AS p
+             ORDER BY p.ord
+            RETURNING s.client_id, s.request_id, s.occurred_at, s.recorded_at, s.requested_snapshot_id,
+                      s.routed_snapshot_id, s.original_cost_usd, s.actual_cost_usd, s.savings_usd, s.mechanics
+        )
+        SELECT c.ord, c.cid, c.rid, c.j,
+               CASE WHEN c.pre IS NOT NULL THEN 'rejected'
+                    WHEN c.key_at IS NOT NULL THEN 'replayed'
+                    WHEN i.request_id IS NOT NULL AND c.ord = f.ord THEN 'recorded'
+                    WHEN i.request_id IS NOT NULL THEN 'replayed'   -- a later occurrence in this batch
+                    WHEN c.post IS NOT NULL THEN 'rejected'
+                    ELSE 'replayed'                                 -- its key went to a concurrent writer
+               END AS outcome,
+               COALESCE(c.pre, c.post) AS why,
+               COALESCE(o.occurred_at, i.occurred_at) AS occurred_at,
+               COALESCE(o.recorded_at, i.recorded_at) AS recorded_at,
+               COALESCE(o.requested_snapshot_id, i.requested_snapshot_id) AS requested_snapshot_id,
+               COALESCE(o.routed_snapshot_id, i.routed_snapshot_id) AS routed_snapshot_id,
+               COALESCE(o.original_cost_usd, i.original_cost_usd) AS original_cost_usd,
+               COALESCE(o.actual_cost_usd, i.actual_cost_usd) AS actual_cost_usd,
+               COALESCE(o.savings_usd, i.savings_usd) AS savings_usd,
+               COALESCE(o.mechanics, i.mechanics) AS mechanics
+          FROM checked AS c
+          LEFT JOIN firsts AS f ON f.cid = c.cid AND f.rid = c.rid
+          LEFT JOIN inserted AS i ON i.client_id = c.cid AND i.request_id = c.rid
+          LEFT JOIN tessera.optimize_savings AS o
+                 ON c.key_at IS NOT NULL AND o.client_id = c.cid AND o.request_id = c.rid AND o.occurred_at = c.key_at
+         ORDER BY c.ord
+    LOOP
+        IF r.outcome = 'replayed' AND r.recorded_at IS NULL THEN
+            -- Its key was claimed by a writer that committed after this statement began:
+            -- a new statement sees the original.
+            SELECT s.occurred_at, s.recorded_at, s.requested_snapshot_id, s.routed_snapshot_id,
+                   s.original_cost_usd, s.actual_cost_usd, s.savings_usd, s.mechanics
+              INTO late
+              FROM tessera.savings_request_keys AS k
+              JOIN tessera.optimize_savings AS s
+                ON s.client_id = k.client_id AND s.request_id = k.request_id AND s.occurred_at = k.occurred_at
+             WHERE k.client_id = r.cid AND k.request_id = r.rid;
+            r.occurred_at := late.occurred_at;
+            r.recorded_at := late.recorded_at;
+            r.requested_snapshot_id := late.requested_snapshot_id;
+            r.routed_snapshot_id := late.routed_snapshot_id;
+            r.original_cost_usd := late.original_cost_usd;
+            r.actual_cost_usd := late.actual_cost_usd;
+            r.savings_usd := late.savings_usd;
+            r.mechanics := late.mechanics;
+        END IF;
+        IF r.outcome = 'rejected' AND p_dead_letter THEN
+            rejections := rejections || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+                'element', r.j, 'sqlstate', r.why[1], 'constraint', r.why[2], 'reason', r.why[4]));
+        END IF;
+        ordinality := r.ord;
+        client_id := r.cid;
+        request_id := r.rid;
+        outcome := r.outcome;
+        sqlstate := r.why[1];
+        constraint_name := r.why[2];
+        table_name := r.why[3];
+        message := r.why[4];
+        occurred_at := r.occurred_at;
+        recorded_at := r.recorded_at;
+        requested_snapshot_id := r.requested_snapshot_id;
+        routed_snapshot_id := r.routed_snapshot_id;
+        original_cost_usd := r.original_cost_usd;
+        actual_cost_usd := r.actual_cost_usd;
+        savings_usd := r.savings_usd;
+        mechanics := r.mechanics;
+        RETURN NEXT;
+    END LOOP;
+
+    IF pg_catalog.jsonb_array_length(rejections) > 0 THEN
+        PERFORM tessera_private.write_dead_letters(rejections);
+    END IF;
+    PERFORM pg_catalog.set_config('tessera.ingest_client_ids', '', true);
+END
+$function$;
+
+COMMENT ON FUNCTION tessera_private.ingest_requests(jsonb, boolean) IS
+    'The one implementation of recording proxied requests (validation, pricing, idempotency, replay), set-based over a JSON array; outcome per element: recorded, replayed or rejected (with SQLSTATE, constraint and message). Called only by tessera.record_request and tessera.record_requests.';
+
+REVOKE ALL ON FUNCTION tessera_private.ingest_requests(jsonb, boolean) FROM PUBLIC; -- functions are executable by PUBLIC by default
