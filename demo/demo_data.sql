@@ -113,6 +113,32 @@ SELECT r.request_id, r.savings_usd, r.replayed
       p_output_tokens => v.output, p_mechanics => v.mechanics, p_finish_reason => 'stop',
       p_feature_tag => v.feature_tag) AS r;
 
+-- The hot path (issue 12): one batch through tessera.record_requests. Its second element
+-- names a model the catalog has no price for: it is rejected and kept as a dead letter
+-- (tessera-db savings replay-rejected retries it once a price covering its time is
+-- published). Guarded: each run would otherwise append one more rejected attempt.
+DO $demo$
+BEGIN
+    IF EXISTS (SELECT 1 FROM tessera.savings_dead_letters WHERE request_id = 'demo-acme-0006') THEN
+        RETURN;
+    END IF;
+    PERFORM * FROM tessera.record_requests(pg_catalog.jsonb_build_array(
+        pg_catalog.jsonb_build_object(
+            'client_id', 'a0000000-0000-4000-8000-000000000001', 'workload_id', 'a1000000-0000-4000-8000-000000000001',
+            'request_id', 'demo-acme-0005', 'occurred_at', now(),
+            'requested_provider', 'anthropic', 'requested_model', 'claude-sonnet-4-5',
+            'routed_provider', 'google', 'routed_model', 'gemini-2.5-pro',
+            'uncached_input_tokens', 900, 'output_tokens', 200, 'mechanics', pg_catalog.jsonb_build_array('auto_route'),
+            'finish_reason', 'stop', 'feature_tag', 'support'),
+        pg_catalog.jsonb_build_object(
+            'client_id', 'a0000000-0000-4000-8000-000000000001', 'workload_id', 'a1000000-0000-4000-8000-000000000001',
+            'request_id', 'demo-acme-0006', 'occurred_at', now(),
+            'requested_provider', 'openai', 'requested_model', 'gpt-5-preview',
+            'routed_provider', 'openai', 'routed_model', 'gpt-5-preview',
+            'uncached_input_tokens', 500, 'output_tokens', 80, 'finish_reason', 'stop')));
+END
+$demo$;
+
 -- The balance ledger: top-ups, a usage charge, a service credit (actor: the loader's
 -- JWT sub). Guarded by the demo reasons: appending again would change the balances.
 DO $demo$

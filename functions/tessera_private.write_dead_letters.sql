@@ -29,7 +29,7 @@ DECLARE
         'batch', 'mechanics', 'finish_reason', 'feature_tag', 'customer_tag', 'reported_input_tokens',
         'reported_output_tokens'];
     uuid_re CONSTANT text := '^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$';
-    nobody CONSTANT uuid := '00000000-0000-0000-0000-000000000000';
+    nobody CONSTANT uuid := '00000000-0000-0000-0000-000000000000'::uuid;
     previous text := pg_catalog.current_setting('tessera.ingest_client_ids', true);
     caller text := COALESCE(NULLIF(pg_catalog.current_setting('role'), 'none'), session_user::text);
 BEGIN

@@ -481,6 +481,31 @@ TABLES: dict[str, TableSpec] = {
             tessera_settlement  denied  denied  denied  denied  denied
         """),
     ),
+    # Refused measurements (issue 12): appended only by tessera.record_requests (and
+    # replay_dead_letters), both SECURITY DEFINER; sponsors read their own clients',
+    # operators and service jobs all; append-only like the ledger.
+    "savings_dead_letters": TableSpec(
+        seed=(row("A", client_id=TENANT, request_id="seed", entry="rejected", payload='{"request_id": "seed"}',
+                  sqlstate="P0002", reason="seed", db_role="policy-matrix"),
+              row("B", client_id=TENANT, request_id="seed", entry="rejected", payload='{"request_id": "seed"}',
+                  sqlstate="P0002", reason="seed", db_role="policy-matrix")),
+        insert=(row("A", client_id=TENANT, request_id="probe", entry="rejected", payload="{}", sqlstate="P0002",
+                    reason="probe", db_role="policy-matrix"),
+                row("B", client_id=TENANT, request_id="probe", entry="rejected", payload="{}", sqlstate="P0002",
+                    reason="probe", db_role="policy-matrix")),
+        update=("reason", "seed"),
+        expect=grid("""
+            actor               SELECT  INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied  denied  denied  denied  denied
+            sponsor_A           A       denied  denied  denied  denied
+            sponsor_B           B       denied  denied  denied  denied
+            stranger            none    denied  denied  denied  denied
+            operator            A,B     denied  denied  denied  denied
+            service_role        A,B     denied  denied  denied  denied
+            tessera_proxy       denied  denied  denied  denied  denied
+            tessera_settlement  denied  denied  denied  denied  denied
+        """),
+    ),
     # Operators and service jobs append (actor stamped from the claims); sponsors read
     # their own clients' ledger (and balance, tessera.client_balances).
     "balance_transactions": TableSpec(

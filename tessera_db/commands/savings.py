@@ -1,6 +1,7 @@
-"""``tessera-db savings export``: one client's month of optimize_savings rows as CSV.
+"""``tessera-db savings export`` (one client's month of optimize_savings rows as CSV) and
+``tessera-db savings replay-rejected`` (retry the dead letters of record_requests).
 
-The rows are streamed: ``COPY (SELECT ...) TO STDOUT WITH (FORMAT csv, HEADER)`` through
+The export's rows are streamed: ``COPY (SELECT ...) TO STDOUT WITH (FORMAT csv, HEADER)`` through
 psycopg's copy, written out block by block as they arrive, never collected in memory.
 The query runs as the caller's identity (``--as-sponsor`` / ``--as-operator``; a
 server-side job as ``service_role`` when neither is given), so row-level security
@@ -20,8 +21,8 @@ import psycopg
 from psycopg import sql
 
 from tessera_db.commands._options import (
-    client_option, dsn_option, friendly_errors, identity_options, month_option, resolve_app_dsn,
-    session,
+    client_option, dsn_option, friendly_errors, identity_options, month_option, parse_uuid,
+    resolve_app_dsn, session,
 )
 from tessera_db.db import Database
 from tessera_db.errors import PermissionDenied
@@ -102,3 +103,34 @@ def export(client_id: str, month: dt.date, as_sponsor: str | None, as_operator: 
             raise
         os.replace(partial, output)
     click.echo(f"wrote {output} ({size} bytes)", err=True)
+
+
+def replay_rejected(conn: psycopg.Connection[Any], client_id: str | None,
+                    max_requests: int) -> list[tuple[Any, ...]]:
+    """tessera.replay_dead_letters as the caller (service_role): one row per request
+    tried, (client_id, request_id, outcome, sqlstate, message)."""
+    return conn.execute("SELECT client_id, request_id, outcome, sqlstate, message"
+                        "  FROM tessera.replay_dead_letters(%s, %s)", (client_id, max_requests)).fetchall()
+
+
+@savings.command("replay-rejected")
+@click.option("--client", "client_id", callback=lambda c, p, v: None if v is None else parse_uuid(c, p, v),
+              help="Only this client's dead letters (uuid; default: every client).")
+@click.option("--max", "max_requests", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Retry at most this many requests, oldest first.")
+@dsn_option
+@friendly_errors
+def replay_rejected_command(client_id: str | None, max_requests: int, dsn: str | None) -> None:
+    """Retry the requests record_requests rejected (tessera.savings_dead_letters), e.g.
+    after the missing price was published: each one recorded (exactly once) or found
+    already recorded is resolved by an appended row; the rest stay, with a new attempt.
+    Runs as service_role."""
+    with Database(resolve_app_dsn(dsn), max_size=1) as db, db.as_service("replay-rejected") as conn:
+        rows = replay_rejected(conn, client_id, max_requests)
+    counts = {"recorded": 0, "replayed": 0, "rejected": 0}
+    for client, request_id, outcome, sqlstate, message in rows:
+        counts[outcome] += 1
+        if outcome == "rejected":
+            click.echo(f"still rejected: client {client} request {request_id}: {message} [{sqlstate}]")
+    click.echo(f"tried {len(rows)}: {counts['recorded']} recorded, {counts['replayed']} already recorded,"
+               f" {counts['rejected']} still rejected")
