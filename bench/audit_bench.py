@@ -144,9 +144,11 @@ def sealer_process(dsn: str, key_bytes: bytes, stop: Any, out: Any) -> None:
 # --------------------------------------------------------------------------- writers
 
 
-def pgbench(dsn: str, script: str, clients: int, seconds: float, *, act_as_service_role: bool = True) -> float:
+def pgbench(dsn: str, script: str, clients: int, seconds: float, *, act_as_service_role: bool = True,
+            options: str | None = None) -> float:
     """Transactions per second of ``script`` with ``clients`` pgbench clients, acting as
-    service_role with the bench's claims (or as the DSN's login alone)."""
+    service_role with the bench's claims (or as the DSN's login alone, with ``options``
+    as its PGOPTIONS when given)."""
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(f"\\set c random(1, {CLIENTS})\n{script}\n")
         path = f.name
@@ -154,6 +156,8 @@ def pgbench(dsn: str, script: str, clients: int, seconds: float, *, act_as_servi
         env = {key: value for key, value in os.environ.items() if key != "PGOPTIONS"}
         if act_as_service_role:
             env["PGOPTIONS"] = f"-c role=service_role -c request.jwt.claims={CLAIMS}"
+        elif options:
+            env["PGOPTIONS"] = options
         proc = subprocess.run(
             [str(pg_bindir() / "pgbench"), "-n", "-M", "prepared", "-f", path, "-c", str(clients),
              "-j", str(min(clients, 2)), "-T", str(int(seconds)), dsn],

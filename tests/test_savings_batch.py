@@ -246,6 +246,12 @@ def test_a_mechanic_turned_off_in_flight_is_dead_lettered_not_lost(proxy, postgr
     assert "has not opted in to mechanic(s): auto_route" in out.message
     [letter] = _letters(postgresql)
     assert letter["request_id"] == "in-flight" and letter["payload"]["mechanics"] == ["auto_route"]
+    # Turning the mechanic back on does not let a replay credit it after the fact.
+    with db.as_sponsor(SPONSOR[A]) as conn:
+        conn.execute("UPDATE tessera.workloads SET mechanic_auto_route = true WHERE workload_id = %s", (WL[A],))
+    with db.as_service("replay") as conn:
+        assert conn.execute("SELECT * FROM tessera.replay_dead_letters()").fetchall() == []
+    assert _ledger(postgresql) == []
 
 
 def test_sponsors_read_only_their_own_dead_letters(proxy, postgresql, db):

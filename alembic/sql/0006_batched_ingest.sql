@@ -883,8 +883,13 @@ GRANT EXECUTE ON FUNCTION tessera.record_requests(jsonb) TO service_role;
 --                        been recorded meanwhile, e.g. the proxy sent it again)
 --   rejected again       record_requests appended another 'rejected' row (the last
 --                        attempt), with today's reason; it stays open
--- Rows without a request_id cannot be recorded and are not retried (they stay visible
--- in tessera.savings_dead_letter_status for a person to look at).
+-- Not retried (they stay visible in tessera.savings_dead_letter_status):
+--   * rows without a request_id: they can never be recorded;
+--   * requests last refused with 42501, a mechanic the workload had not opted in to
+--     (turned off while the request was in flight): recording one later, after the
+--     sponsor turned the mechanic back on, would credit a saving the customer had not
+--     consented to when the request happened. The operations issue records them with
+--     no saving credited instead.
 -- Returns one row per request tried: client_id, request_id, outcome, sqlstate, message.
 --
 -- SECURITY DEFINER, EXECUTE for service_role only (a server-side job). As tessera_owner
@@ -914,7 +919,7 @@ BEGIN
     SELECT COALESCE(pg_catalog.jsonb_agg(o.payload ORDER BY o.first_id), '[]'::jsonb) INTO todo
       FROM (SELECT l.payload, l.first_id
               FROM (SELECT DISTINCT ON (d.client_id, d.request_id)
-                           d.payload,
+                           d.payload, d.sqlstate,
                            pg_catalog.min(d.dead_letter_id) OVER (PARTITION BY d.client_id, d.request_id) AS first_id
                       FROM tessera.savings_dead_letters AS d
                      WHERE d.entry = 'rejected' AND d.request_id IS NOT NULL
@@ -923,6 +928,7 @@ BEGIN
                                         WHERE r.client_id = d.client_id AND r.request_id = d.request_id
                                           AND r.entry = 'resolved')
                      ORDER BY d.client_id, d.request_id, d.dead_letter_id DESC) AS l
+             WHERE l.sqlstate <> '42501'
              ORDER BY l.first_id
              LIMIT p_max_requests) AS o;
     PERFORM pg_catalog.set_config('tessera.replaying_dead_letters', '', true);

@@ -105,7 +105,8 @@ SELECT policies_are('tessera', 'clients', ARRAY[
 SELECT policies_are('tessera', 'workloads', ARRAY[
     'workloads_select_operator_or_sponsor', 'workloads_insert_operator',
     'workloads_update_operator_or_sponsor', 'workloads_delete_operator',
-    'workloads_select_definer_recording'],  -- issue 4: tessera.record_request reads opt-ins
+    'workloads_select_definer_recording',   -- functions acting for one client read its workloads
+    'workloads_select_definer_ingest'],     -- issue 12: record_request(s) read the batch's opt-ins
     'tessera.workloads carries exactly its declared policies');
 SELECT policies_are('tessera', 'operators', ARRAY[
     'operators_select_operator', 'operators_insert_operator', 'operators_update_operator',
