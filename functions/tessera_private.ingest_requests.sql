@@ -69,6 +69,10 @@ RETURNS TABLE (ordinality integer, client_id uuid, request_id text, outcome text
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- One generic plan per session for the big statement below: a custom plan would be
+-- planned anew on each of a session's first calls, and planning it costs more than
+-- running it for a batch (the input is one jsonb parameter either way).
+SET plan_cache_mode = force_generic_plan
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -80,15 +84,23 @@ DECLARE
     ts_re CONSTANT text := '^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?'
                            '(Z|[+-][0-9]{2}(:?[0-9]{2}(:?[0-9]{2})?)?)$';
     count_re CONSTANT text := '^-?[0-9]{1,18}$';
+    -- The fields an element may carry: record_request's parameters without p_.
+    fields CONSTANT text[] := ARRAY[
+        'client_id', 'workload_id', 'request_id', 'occurred_at', 'requested_provider', 'requested_model',
+        'routed_provider', 'routed_model', 'uncached_input_tokens', 'cache_read_input_tokens',
+        'cache_write_5m_input_tokens', 'cache_write_1h_input_tokens', 'output_tokens', 'reasoning_tokens',
+        'reported_input_tokens', 'reported_output_tokens', 'batch', 'mechanics', 'finish_reason',
+        'feature_tag', 'customer_tag'];
+    -- The well-formed client_id strings of the batch (rule 2 refuses the others).
+    client_ids_path CONSTANT jsonpath := '$[*].client_id ? (@.type() == "string" && @ like_regex "^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$")'::jsonpath;
     r record;
     late record;
     rejections jsonb := '[]'::jsonb;
 BEGIN
+    -- The batch's clients, as a uuid[] literal: a JSON array of the well-formed client_id
+    -- strings, its brackets turned into braces.
     PERFORM pg_catalog.set_config('tessera.ingest_client_ids',
-        COALESCE((SELECT '{' || pg_catalog.string_agg(DISTINCT (e.j->>'client_id')::uuid::text, ',') || '}'
-                    FROM pg_catalog.jsonb_array_elements(p_requests) AS e(j)
-                   WHERE pg_catalog.jsonb_typeof(e.j->'client_id') = 'string'
-                     AND e.j->>'client_id' ~ uuid_re), ''),
+        pg_catalog.translate(pg_catalog.jsonb_path_query_array(p_requests, client_ids_path)::text, '[]', '{}'),
         true);
 
     FOR r IN
@@ -96,10 +108,11 @@ BEGIN
             SELECT e.ord::integer AS ord, e.j, pg_catalog.jsonb_typeof(e.j) AS jtype
               FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS e(j, ord)
         ),
-        -- Every field typed; NULL when absent, JSON null or of the wrong shape (the shape
-        -- problem itself is reported by rule 2).
-        typed AS (
-            SELECT x.ord, x.j, x.jtype, shape.unknown_keys, shape.bad_values,
+        -- Every field typed: NULL when absent, JSON null or of the wrong shape (a wrong
+        -- shape is then reported by rule 2). The steps are MATERIALIZED: inlined, each
+        -- later reference to a computed column would compute it again.
+        typed AS MATERIALIZED (
+            SELECT x.ord, x.j, x.jtype,
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'client_id') = 'string' AND x.j->>'client_id' ~ uuid_re
                         THEN (x.j->>'client_id')::uuid END AS cid,
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'workload_id') = 'string' AND x.j->>'workload_id' ~ uuid_re
@@ -113,67 +126,99 @@ BEGIN
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'routed_model') = 'string' THEN x.j->>'routed_model' END AS rte_model,
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'uncached_input_tokens') = 'number' AND x.j->>'uncached_input_tokens' ~ count_re
                         THEN (x.j->>'uncached_input_tokens')::bigint END AS uncached,
-                   COALESCE(CASE WHEN pg_catalog.jsonb_typeof(x.j->'cache_read_input_tokens') = 'number' AND x.j->>'cache_read_input_tokens' ~ count_re
-                                 THEN (x.j->>'cache_read_input_tokens')::bigint END, 0) AS cache_read,
-                   COALESCE(CASE WHEN pg_catalog.jsonb_typeof(x.j->'cache_write_5m_input_tokens') = 'number' AND x.j->>'cache_write_5m_input_tokens' ~ count_re
-                                 THEN (x.j->>'cache_write_5m_input_tokens')::bigint END, 0) AS cache_5m,
-                   COALESCE(CASE WHEN pg_catalog.jsonb_typeof(x.j->'cache_write_1h_input_tokens') = 'number' AND x.j->>'cache_write_1h_input_tokens' ~ count_re
-                                 THEN (x.j->>'cache_write_1h_input_tokens')::bigint END, 0) AS cache_1h,
-                   COALESCE(CASE WHEN pg_catalog.jsonb_typeof(x.j->'output_tokens') = 'number' AND x.j->>'output_tokens' ~ count_re
-                                 THEN (x.j->>'output_tokens')::bigint END, 0) AS output,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'cache_read_input_tokens') = 'number' AND x.j->>'cache_read_input_tokens' ~ count_re
+                        THEN (x.j->>'cache_read_input_tokens')::bigint END AS cache_read_in,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'cache_write_5m_input_tokens') = 'number' AND x.j->>'cache_write_5m_input_tokens' ~ count_re
+                        THEN (x.j->>'cache_write_5m_input_tokens')::bigint END AS cache_5m_in,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'cache_write_1h_input_tokens') = 'number' AND x.j->>'cache_write_1h_input_tokens' ~ count_re
+                        THEN (x.j->>'cache_write_1h_input_tokens')::bigint END AS cache_1h_in,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'output_tokens') = 'number' AND x.j->>'output_tokens' ~ count_re
+                        THEN (x.j->>'output_tokens')::bigint END AS output_in,
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'reasoning_tokens') = 'number' AND x.j->>'reasoning_tokens' ~ count_re
                         THEN (x.j->>'reasoning_tokens')::bigint END AS reasoning,
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'reported_input_tokens') = 'number' AND x.j->>'reported_input_tokens' ~ count_re
                         THEN (x.j->>'reported_input_tokens')::bigint END AS rep_in,
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'reported_output_tokens') = 'number' AND x.j->>'reported_output_tokens' ~ count_re
                         THEN (x.j->>'reported_output_tokens')::bigint END AS rep_out,
-                   COALESCE(CASE WHEN pg_catalog.jsonb_typeof(x.j->'batch') = 'boolean' THEN (x.j->>'batch')::boolean END, false) AS batch,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'batch') = 'boolean' THEN (x.j->>'batch')::boolean END AS batch_in,
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'mechanics') = 'array'
-                        THEN ARRAY(SELECT m FROM pg_catalog.jsonb_array_elements_text(x.j->'mechanics') AS m)
-                        ELSE '{}'::text[] END AS mech_raw,
+                             AND NOT pg_catalog.jsonb_path_exists(x.j->'mechanics', '$[*] ? (@.type() != "string" && @.type() != "null")')
+                        THEN ARRAY(SELECT m FROM pg_catalog.jsonb_array_elements_text(x.j->'mechanics') AS m) END AS mech_raw,
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'finish_reason') = 'string' THEN x.j->>'finish_reason' END AS finish,
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'feature_tag') = 'string' THEN x.j->>'feature_tag' END AS ftag,
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'customer_tag') = 'string' THEN x.j->>'customer_tag' END AS ctag
               FROM elems AS x
-              CROSS JOIN LATERAL (
-                  SELECT pg_catalog.string_agg(f.key, ', ' ORDER BY f.key) FILTER (WHERE s.kind IS NULL) AS unknown_keys,
-                         pg_catalog.string_agg(f.key || ' must be ' || s.wanted, '; ' ORDER BY f.key)
-                             FILTER (WHERE s.kind IS NOT NULL AND pg_catalog.jsonb_typeof(f.value) <> 'null'
-                                     AND NOT CASE s.kind
-                                         WHEN 'uuid' THEN pg_catalog.jsonb_typeof(f.value) = 'string' AND f.value #>> '{}' ~ uuid_re
-                                         WHEN 'text' THEN pg_catalog.jsonb_typeof(f.value) = 'string'
-                                         WHEN 'time' THEN pg_catalog.jsonb_typeof(f.value) = 'string' AND f.value #>> '{}' ~ ts_re
-                                         WHEN 'count' THEN pg_catalog.jsonb_typeof(f.value) = 'number' AND f.value::text ~ count_re
-                                         WHEN 'bool' THEN pg_catalog.jsonb_typeof(f.value) = 'boolean'
-                                         WHEN 'names' THEN pg_catalog.jsonb_typeof(f.value) = 'array'
-                                              AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(f.value) AS a
-                                                               WHERE pg_catalog.jsonb_typeof(a) NOT IN ('string', 'null'))
-                                     END) AS bad_values
-                    FROM pg_catalog.jsonb_each(CASE WHEN x.jtype = 'object' THEN x.j ELSE '{}'::jsonb END) AS f
-                    LEFT JOIN (VALUES
-                        ('client_id', 'uuid', 'a uuid string'), ('workload_id', 'uuid', 'a uuid string'),
-                        ('request_id', 'text', 'a string'),
-                        ('occurred_at', 'time', 'an ISO 8601 timestamp string with a UTC offset'),
-                        ('requested_provider', 'text', 'a string'), ('requested_model', 'text', 'a string'),
-                        ('routed_provider', 'text', 'a string'), ('routed_model', 'text', 'a string'),
-                        ('uncached_input_tokens', 'count', 'an integer'), ('cache_read_input_tokens', 'count', 'an integer'),
-                        ('cache_write_5m_input_tokens', 'count', 'an integer'),
-                        ('cache_write_1h_input_tokens', 'count', 'an integer'),
-                        ('output_tokens', 'count', 'an integer'), ('reasoning_tokens', 'count', 'an integer'),
-                        ('reported_input_tokens', 'count', 'an integer'), ('reported_output_tokens', 'count', 'an integer'),
-                        ('batch', 'bool', 'true or false'), ('mechanics', 'names', 'an array of mechanic names'),
-                        ('finish_reason', 'text', 'a string'), ('feature_tag', 'text', 'a string'),
-                        ('customer_tag', 'text', 'a string')
-                    ) AS s(key, kind, wanted) ON s.key = f.key
-              ) AS shape
         ),
         -- Rules 1-3, before the replay check (without them there is no key to look up).
-        shaped AS (
+        -- The messages' details are computed only for an element that fails.
+        shaped AS MATERIALIZED (
             SELECT t.*,
+                   COALESCE(t.cache_read_in, 0) AS cache_read, COALESCE(t.cache_5m_in, 0) AS cache_5m,
+                   COALESCE(t.cache_1h_in, 0) AS cache_1h, COALESCE(t.output_in, 0) AS output,
+                   COALESCE(t.batch_in, false) AS batch,
                    CASE WHEN t.jtype IS DISTINCT FROM 'object' THEN
                             ARRAY['22023', NULL, NULL, 'each request must be a JSON object, got ' || COALESCE(t.jtype, 'nothing')]
-                        WHEN t.bad_values IS NOT NULL THEN
-                            ARRAY['22P02', NULL, NULL, 'invalid request field(s): ' || t.bad_values]
+                        WHEN (t.cid IS NULL AND t.j->'client_id' <> 'null'::jsonb)
+                          OR (t.wid IS NULL AND t.j->'workload_id' <> 'null'::jsonb)
+                          OR (t.rid IS NULL AND t.j->'request_id' <> 'null'::jsonb)
+                          OR (t.at IS NULL AND t.j->'occurred_at' <> 'null'::jsonb)
+                          OR (t.req_provider IS NULL AND t.j->'requested_provider' <> 'null'::jsonb)
+                          OR (t.req_model IS NULL AND t.j->'requested_model' <> 'null'::jsonb)
+                          OR (t.rte_provider IS NULL AND t.j->'routed_provider' <> 'null'::jsonb)
+                          OR (t.rte_model IS NULL AND t.j->'routed_model' <> 'null'::jsonb)
+                          OR (t.uncached IS NULL AND t.j->'uncached_input_tokens' <> 'null'::jsonb)
+                          OR (t.cache_read_in IS NULL AND t.j->'cache_read_input_tokens' <> 'null'::jsonb)
+                          OR (t.cache_5m_in IS NULL AND t.j->'cache_write_5m_input_tokens' <> 'null'::jsonb)
+                          OR (t.cache_1h_in IS NULL AND t.j->'cache_write_1h_input_tokens' <> 'null'::jsonb)
+                          OR (t.output_in IS NULL AND t.j->'output_tokens' <> 'null'::jsonb)
+                          OR (t.reasoning IS NULL AND t.j->'reasoning_tokens' <> 'null'::jsonb)
+                          OR (t.rep_in IS NULL AND t.j->'reported_input_tokens' <> 'null'::jsonb)
+                          OR (t.rep_out IS NULL AND t.j->'reported_output_tokens' <> 'null'::jsonb)
+                          OR (t.batch_in IS NULL AND t.j->'batch' <> 'null'::jsonb)
+                          OR (t.mech_raw IS NULL AND t.j->'mechanics' <> 'null'::jsonb)
+                          OR (t.finish IS NULL AND t.j->'finish_reason' <> 'null'::jsonb)
+                          OR (t.ftag IS NULL AND t.j->'feature_tag' <> 'null'::jsonb)
+                          OR (t.ctag IS NULL AND t.j->'customer_tag' <> 'null'::jsonb) THEN
+                            ARRAY['22P02', NULL, NULL, 'invalid request field(s): ' || (
+                                SELECT pg_catalog.string_agg(f.key || ' must be ' || CASE s.kind
+                                           WHEN 'uuid' THEN 'a uuid string' WHEN 'text' THEN 'a string'
+                                           WHEN 'time' THEN 'an ISO 8601 timestamp string with a UTC offset'
+                                           WHEN 'count' THEN 'an integer' WHEN 'bool' THEN 'true or false'
+                                           ELSE 'an array of mechanic names' END, '; ' ORDER BY f.key)
+                                  FROM pg_catalog.jsonb_each(t.j) AS f
+                                  JOIN (VALUES
+                                ('client_id', 'uuid'),
+                                ('workload_id', 'uuid'),
+                                ('request_id', 'text'),
+                                ('occurred_at', 'time'),
+                                ('requested_provider', 'text'),
+                                ('requested_model', 'text'),
+                                ('routed_provider', 'text'),
+                                ('routed_model', 'text'),
+                                ('uncached_input_tokens', 'count'),
+                                ('cache_read_input_tokens', 'count'),
+                                ('cache_write_5m_input_tokens', 'count'),
+                                ('cache_write_1h_input_tokens', 'count'),
+                                ('output_tokens', 'count'),
+                                ('reasoning_tokens', 'count'),
+                                ('reported_input_tokens', 'count'),
+                                ('reported_output_tokens', 'count'),
+                                ('batch', 'bool'),
+                                ('mechanics', 'names'),
+                                ('finish_reason', 'text'),
+                                ('feature_tag', 'text'),
+                                ('customer_tag', 'text')
+                                  ) AS s(key, kind) ON s.key = f.key
+                                 WHERE f.value <> 'null'::jsonb
+                                   AND NOT CASE s.kind
+                                       WHEN 'uuid' THEN pg_catalog.jsonb_typeof(f.value) = 'string' AND f.value #>> '{}' ~ uuid_re
+                                       WHEN 'text' THEN pg_catalog.jsonb_typeof(f.value) = 'string'
+                                       WHEN 'time' THEN pg_catalog.jsonb_typeof(f.value) = 'string' AND f.value #>> '{}' ~ ts_re
+                                       WHEN 'count' THEN pg_catalog.jsonb_typeof(f.value) = 'number' AND f.value::text ~ count_re
+                                       WHEN 'bool' THEN pg_catalog.jsonb_typeof(f.value) = 'boolean'
+                                       ELSE pg_catalog.jsonb_typeof(f.value) = 'array'
+                                            AND NOT pg_catalog.jsonb_path_exists(f.value, '$[*] ? (@.type() != "string" && @.type() != "null")')
+                                   END)]
                         WHEN t.cid IS NULL OR t.wid IS NULL OR t.rid IS NULL OR t.at IS NULL OR t.req_provider IS NULL
                              OR t.req_model IS NULL OR t.rte_provider IS NULL OR t.rte_model IS NULL OR t.uncached IS NULL THEN
                             ARRAY['22004', NULL, NULL,
@@ -187,49 +232,61 @@ BEGIN
                                          CASE WHEN t.rte_model IS NULL THEN 'routed_model' END,
                                          CASE WHEN t.uncached IS NULL THEN 'uncached_input_tokens' END) || ')']
                    END AS pre,
-                   ARRAY(SELECT COALESCE(m, 'NULL') FROM pg_catalog.unnest(t.mech_raw) AS m
-                          WHERE m IS NULL OR m <> ALL (known)) AS mech_unknown,
-                   ARRAY(SELECT k FROM pg_catalog.unnest(known) AS k WHERE k = ANY (t.mech_raw)) AS mech,
+                   -- Normalised stack: the known list filtered, so sorted and distinct.
+                   CASE WHEN t.mech_raw IS NULL OR pg_catalog.cardinality(t.mech_raw) = 0 THEN '{}'::text[]
+                        ELSE ARRAY(SELECT k FROM pg_catalog.unnest(known) AS k WHERE k = ANY (t.mech_raw)) END AS mech,
                    CASE WHEN t.ftag IS NOT NULL THEN tessera_private.tag_pii_kind(t.ftag) END AS ftag_pii,
                    CASE WHEN t.ctag IS NOT NULL THEN tessera_private.tag_pii_kind(t.ctag) END AS ctag_pii
               FROM typed AS t
         ),
-        -- One read for everything an element needs: its key (replay?), its workload and
-        -- the two snapshots in force at occurred_at.
-        looked AS (
-            SELECT s.*, k.occurred_at AS key_at, w AS wl, req_p AS req, rte_p AS rte,
-                   req_p.pricing_snapshot_id AS req_sid, rte_p.pricing_snapshot_id AS rte_sid,
-                   ARRAY(SELECT m FROM pg_catalog.unnest(s.mech) AS m
-                          WHERE NOT CASE m
-                                    WHEN 'auto_route' THEN w.mechanic_auto_route
-                                    WHEN 'prompt_cache_header' THEN w.mechanic_prompt_cache_header
-                                    WHEN 'history_pruning' THEN w.mechanic_history_pruning
-                                    WHEN 'json_schema_enforcement' THEN w.mechanic_json_schema_enforcement
-                                    WHEN 'batch_routing' THEN w.mechanic_batch_routing
-                                    WHEN 'exact_cache' THEN w.mechanic_exact_cache
-                                    WHEN 'semantic_cache' THEN w.mechanic_semantic_cache
-                                END) AS not_opted_in
+        -- What an element needs from the tables: its key (replay?), its workload's
+        -- opt-ins (NULL: no such workload of this client) and the two snapshots in force
+        -- at occurred_at. Each is one index probe per element (a correlated subquery):
+        -- a join would let the planner, which expects 100 elements from any JSON array,
+        -- hash a whole table instead.
+        looked AS MATERIALIZED (
+            SELECT s.*,
+                   CASE WHEN s.pre IS NULL THEN
+                       (SELECT k.occurred_at FROM tessera.savings_request_keys AS k
+                         WHERE k.client_id = s.cid AND k.request_id = s.rid) END AS key_at,
+                   CASE WHEN s.pre IS NULL THEN
+                       (SELECT pg_catalog.array_remove(ARRAY[
+                                   CASE WHEN w.mechanic_auto_route THEN 'auto_route' END,
+                                   CASE WHEN w.mechanic_batch_routing THEN 'batch_routing' END,
+                                   CASE WHEN w.mechanic_exact_cache THEN 'exact_cache' END,
+                                   CASE WHEN w.mechanic_history_pruning THEN 'history_pruning' END,
+                                   CASE WHEN w.mechanic_json_schema_enforcement THEN 'json_schema_enforcement' END,
+                                   CASE WHEN w.mechanic_prompt_cache_header THEN 'prompt_cache_header' END,
+                                   CASE WHEN w.mechanic_semantic_cache THEN 'semantic_cache' END], NULL)
+                          FROM tessera.workloads AS w
+                         WHERE w.client_id = s.cid AND w.workload_id = s.wid) END AS opted_in,
+                   CASE WHEN s.pre IS NULL THEN
+                       (SELECT p FROM tessera.pricing_catalog AS p
+                         WHERE p.provider = s.req_provider AND p.model = s.req_model AND p.effective_from <= s.at
+                           AND (p.effective_to IS NULL OR s.at < p.effective_to)
+                         ORDER BY p.effective_from DESC LIMIT 1) END AS req,
+                   CASE WHEN s.pre IS NULL THEN
+                       (SELECT p FROM tessera.pricing_catalog AS p
+                         WHERE p.provider = s.rte_provider AND p.model = s.rte_model AND p.effective_from <= s.at
+                           AND (p.effective_to IS NULL OR s.at < p.effective_to)
+                         ORDER BY p.effective_from DESC LIMIT 1) END AS rte
               FROM shaped AS s
-              LEFT JOIN tessera.savings_request_keys AS k
-                     ON s.pre IS NULL AND k.client_id = s.cid AND k.request_id = s.rid
-              LEFT JOIN tessera.workloads AS w
-                     ON s.pre IS NULL AND w.client_id = s.cid AND w.workload_id = s.wid
-              LEFT JOIN tessera.pricing_catalog AS req_p
-                     ON s.pre IS NULL AND req_p.provider = s.req_provider AND req_p.model = s.req_model
-                    AND req_p.effective_from <= s.at AND (req_p.effective_to IS NULL OR s.at < req_p.effective_to)
-              LEFT JOIN tessera.pricing_catalog AS rte_p
-                     ON s.pre IS NULL AND rte_p.provider = s.rte_provider AND rte_p.model = s.rte_model
-                    AND rte_p.effective_from <= s.at AND (rte_p.effective_to IS NULL OR s.at < rte_p.effective_to)
         ),
         -- Rules 4-11.
-        checked AS (
-            SELECT l.*,
+        -- Rules 4-11.
+        checked AS MATERIALIZED (
+            SELECT l.*, (l.req).pricing_snapshot_id AS req_sid, (l.rte).pricing_snapshot_id AS rte_sid,
                    CASE WHEN l.pre IS NOT NULL OR l.key_at IS NOT NULL THEN NULL
-                        WHEN l.unknown_keys IS NOT NULL THEN
-                            ARRAY['22023', NULL, NULL, 'unknown request field(s): ' || l.unknown_keys]
-                        WHEN pg_catalog.cardinality(l.mech_unknown) > 0 THEN
+                        WHEN (l.j - fields) <> '{}'::jsonb THEN
+                            ARRAY['22023', NULL, NULL, 'unknown request field(s): '
+                                  || (SELECT pg_catalog.string_agg(u, ', ' ORDER BY u)
+                                        FROM pg_catalog.jsonb_object_keys(l.j - fields) AS u)]
+                        WHEN NOT (l.mech_raw <@ known) THEN
                             ARRAY['23514', 'optimize_savings_mechanics_known', 'optimize_savings',
-                                  'unknown mechanic(s): ' || pg_catalog.array_to_string(l.mech_unknown, ', ')
+                                  'unknown mechanic(s): '
+                                  || (SELECT pg_catalog.string_agg(COALESCE(m, 'NULL'), ', ' ORDER BY n)
+                                        FROM pg_catalog.unnest(l.mech_raw) WITH ORDINALITY AS u(m, n)
+                                       WHERE m IS NULL OR m <> ALL (known))
                                   || '; known: ' || pg_catalog.array_to_string(known, ', ')]
                         WHEN l.ftag_pii IS NOT NULL OR l.ctag_pii IS NOT NULL THEN
                             ARRAY['23514',
@@ -241,53 +298,64 @@ BEGIN
                                   || CASE COALESCE(l.ftag_pii, l.ctag_pii) WHEN 'email' THEN 'an email address'
                                           WHEN 'phone' THEN 'a phone number' ELSE 'a payment card number' END
                                   || ' (we never store end-user personal data)']
-                        WHEN (l.wl).workload_id IS NULL THEN
+                        WHEN l.opted_in IS NULL THEN
                             ARRAY['23503', 'optimize_savings_workload_fkey', 'optimize_savings',
                                   pg_catalog.format('workload %s does not belong to client %s', l.wid, l.cid)]
-                        WHEN pg_catalog.cardinality(l.not_opted_in) > 0 THEN
+                        WHEN NOT (l.mech <@ l.opted_in) THEN
                             ARRAY['42501', NULL, 'optimize_savings',
                                   pg_catalog.format('workload %s has not opted in to mechanic(s): %s', l.wid,
-                                                    pg_catalog.array_to_string(l.not_opted_in, ', '))]
-                        WHEN l.req_sid IS NULL THEN
+                                      pg_catalog.array_to_string(ARRAY(SELECT m FROM pg_catalog.unnest(l.mech) AS m
+                                                                        WHERE m <> ALL (l.opted_in)), ', '))]
+                        WHEN (l.req).pricing_snapshot_id IS NULL THEN
                             ARRAY['P0002', NULL, 'pricing_catalog',
                                   pg_catalog.format('no price in force for requested model %s/%s at %s',
                                                     l.req_provider, l.req_model, l.at)]
-                        WHEN l.rte_sid IS NULL THEN
+                        WHEN (l.rte).pricing_snapshot_id IS NULL THEN
                             ARRAY['P0002', NULL, 'pricing_catalog',
                                   pg_catalog.format('no price in force for routed model %s/%s at %s',
                                                     l.rte_provider, l.rte_model, l.at)]
                         WHEN 'batch_routing' = ANY (l.mech) AND NOT l.batch THEN
                             ARRAY['23514', NULL, 'optimize_savings',
                                   'batch_routing fired but the request was not priced as a batch (p_batch is false)']
-                        ELSE (SELECT ARRAY['23514', c.name, 'optimize_savings',
-                                           pg_catalog.format('new row for relation "optimize_savings" violates check constraint "%s"', c.name)]
-                                FROM (VALUES
-                                    (1, 'optimize_savings_request_id_length', pg_catalog.char_length(l.rid) BETWEEN 1 AND 200),
-                                    (2, 'optimize_savings_models_length',
-                                        pg_catalog.char_length(l.req_provider) BETWEEN 1 AND 100 AND pg_catalog.char_length(l.req_model) BETWEEN 1 AND 200
-                                        AND pg_catalog.char_length(l.rte_provider) BETWEEN 1 AND 100 AND pg_catalog.char_length(l.rte_model) BETWEEN 1 AND 200),
-                                    (3, 'optimize_savings_tokens_non_negative',
-                                        l.uncached >= 0 AND l.cache_read >= 0 AND l.cache_5m >= 0 AND l.cache_1h >= 0
-                                        AND l.output >= 0 AND COALESCE(l.reasoning, 0) >= 0),
-                                    (4, 'optimize_savings_input_total_matches',
-                                        l.rep_in IS NULL OR l.rep_in = l.uncached + l.cache_read + l.cache_5m + l.cache_1h),
-                                    (5, 'optimize_savings_output_total_matches',
-                                        l.rep_out IS NULL OR l.rep_out = l.output + COALESCE(l.reasoning, 0)),
-                                    (6, 'optimize_savings_finish_reason_length', COALESCE(pg_catalog.char_length(l.finish) BETWEEN 1 AND 64, true)),
-                                    (7, 'optimize_savings_feature_tag_length', COALESCE(pg_catalog.char_length(l.ftag) BETWEEN 1 AND 100, true)),
-                                    (8, 'optimize_savings_customer_tag_length', COALESCE(pg_catalog.char_length(l.ctag) BETWEEN 1 AND 100, true))
-                                ) AS c(n, name, ok)
-                               WHERE NOT c.ok
-                               ORDER BY c.n
-                               LIMIT 1)
-                   END AS post
+                        -- The table's CHECKs, in the order they are declared.
+                        WHEN NOT pg_catalog.char_length(l.rid) BETWEEN 1 AND 200 THEN
+                            ARRAY['23514', 'optimize_savings_request_id_length', 'optimize_savings', NULL]
+                        WHEN NOT (pg_catalog.char_length(l.req_provider) BETWEEN 1 AND 100
+                                  AND pg_catalog.char_length(l.req_model) BETWEEN 1 AND 200
+                                  AND pg_catalog.char_length(l.rte_provider) BETWEEN 1 AND 100
+                                  AND pg_catalog.char_length(l.rte_model) BETWEEN 1 AND 200) THEN
+                            ARRAY['23514', 'optimize_savings_models_length', 'optimize_savings', NULL]
+                        WHEN NOT (l.uncached >= 0 AND l.cache_read >= 0 AND l.cache_5m >= 0 AND l.cache_1h >= 0
+                                  AND l.output >= 0 AND COALESCE(l.reasoning, 0) >= 0) THEN
+                            ARRAY['23514', 'optimize_savings_tokens_non_negative', 'optimize_savings', NULL]
+                        WHEN l.rep_in IS NOT NULL AND l.rep_in <> l.uncached + l.cache_read + l.cache_5m + l.cache_1h THEN
+                            ARRAY['23514', 'optimize_savings_input_total_matches', 'optimize_savings', NULL]
+                        WHEN l.rep_out IS NOT NULL AND l.rep_out <> l.output + COALESCE(l.reasoning, 0) THEN
+                            ARRAY['23514', 'optimize_savings_output_total_matches', 'optimize_savings', NULL]
+                        WHEN NOT COALESCE(pg_catalog.char_length(l.finish) BETWEEN 1 AND 64, true) THEN
+                            ARRAY['23514', 'optimize_savings_finish_reason_length', 'optimize_savings', NULL]
+                        WHEN NOT COALESCE(pg_catalog.char_length(l.ftag) BETWEEN 1 AND 100, true) THEN
+                            ARRAY['23514', 'optimize_savings_feature_tag_length', 'optimize_savings', NULL]
+                        WHEN NOT COALESCE(pg_catalog.char_length(l.ctag) BETWEEN 1 AND 100, true) THEN
+                            ARRAY['23514', 'optimize_savings_customer_tag_length', 'optimize_savings', NULL]
+                   END AS post0
               FROM looked AS l
+        ),
+        -- (A mirrored CHECK's message is PostgreSQL's own wording.)
+        judged AS MATERIALIZED (
+            SELECT c.*,
+                   CASE WHEN c.post0 IS NOT NULL AND c.post0[4] IS NULL THEN
+                            ARRAY[c.post0[1], c.post0[2], c.post0[3],
+                                  pg_catalog.format('new row for relation "optimize_savings" violates check constraint "%s"',
+                                                    c.post0[2])]
+                        ELSE c.post0 END AS post
+              FROM checked AS c
         ),
         -- The first valid occurrence of each new key claims it (a concurrent claimer is
         -- waited for; if it commits, this element is a replay).
         firsts AS (
             SELECT DISTINCT ON (c.cid, c.rid) c.*
-              FROM checked AS c
+              FROM judged AS c
              WHERE c.pre IS NULL AND c.key_at IS NULL AND c.post IS NULL
              ORDER BY c.cid, c.rid, c.ord
         ),
@@ -349,11 +417,18 @@ BEGIN
                COALESCE(o.actual_cost_usd, i.actual_cost_usd) AS actual_cost_usd,
                COALESCE(o.savings_usd, i.savings_usd) AS savings_usd,
                COALESCE(o.mechanics, i.mechanics) AS mechanics
-          FROM checked AS c
+          FROM judged AS c
           LEFT JOIN firsts AS f ON f.cid = c.cid AND f.rid = c.rid
           LEFT JOIN inserted AS i ON i.client_id = c.cid AND i.request_id = c.rid
-          LEFT JOIN tessera.optimize_savings AS o
-                 ON c.key_at IS NOT NULL AND o.client_id = c.cid AND o.request_id = c.rid AND o.occurred_at = c.key_at
+          -- A replay's original: one probe of one partition (LIMIT keeps it a per-element
+          -- lookup rather than a join over the whole ledger).
+          LEFT JOIN LATERAL (
+              SELECT o.occurred_at, o.recorded_at, o.requested_snapshot_id, o.routed_snapshot_id,
+                     o.original_cost_usd, o.actual_cost_usd, o.savings_usd, o.mechanics
+                FROM tessera.optimize_savings AS o
+               WHERE c.key_at IS NOT NULL AND o.client_id = c.cid AND o.request_id = c.rid
+                 AND o.occurred_at = c.key_at
+               LIMIT 1) AS o ON true
          ORDER BY c.ord
     LOOP
         IF r.outcome = 'replayed' AND r.recorded_at IS NULL THEN
