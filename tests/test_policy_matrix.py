@@ -22,12 +22,14 @@ import pytest
 from psycopg import sql
 
 from tests import policy_matrix as pm
+from tests.supabase_platform import on_every_build
 
 REPO = Path(__file__).resolve().parent.parent
 A, B = pm.TENANT_IDS["A"], pm.TENANT_IDS["B"]
 SPONSOR_A = pm.ACTORS_BY_NAME["sponsor_A"]
 
-
+# Every test here that touches a database also runs on the Supabase-style deployments.
+pytest_generate_tests = on_every_build
 
 
 # --------------------------------------------------------------------------- coverage
