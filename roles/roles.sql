@@ -33,6 +33,7 @@ DO $roles$
 DECLARE
     spec record;
     existing record;
+    is_new boolean;
     membership record;
     -- The planned changes, in order: statement, its report line (NULL: not reported),
     -- and what is wrong if the statement is refused.
@@ -71,12 +72,13 @@ BEGIN
         ) AS t(rolname, can_login, bypass_rls, inherit, why)
     LOOP
         SELECT r.rolsuper, r.rolcanlogin, r.rolbypassrls, r.rolinherit, r.rolcreaterole, r.rolcreatedb,
-               r.rolreplication, pg_catalog.shobj_description(r.oid, 'pg_authid') AS description
+               r.rolreplication
           INTO existing
           FROM pg_catalog.pg_roles r
          WHERE r.rolname = spec.rolname;
 
-        IF NOT FOUND THEN
+        is_new := NOT FOUND;
+        IF is_new THEN
             stmts := stmts || pg_catalog.format(
                 'CREATE ROLE %I %s %s %s NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION',
                 spec.rolname,
@@ -114,12 +116,13 @@ BEGIN
             END LOOP;
         END IF;
 
-        -- The project's own roles carry the project's description; a platform's API role
-        -- keeps the description it has, if any.
-        IF existing.description IS NULL OR spec.rolname LIKE 'tessera\_%' THEN
+        -- The project's own roles, and any role created here, carry the project's
+        -- description; a platform's API role is left as the platform described it (a
+        -- comment is no reason to need more than the platform gave the deploy login).
+        IF is_new OR spec.rolname LIKE 'tessera\_%' THEN
             stmts := stmts || pg_catalog.format('COMMENT ON ROLE %I IS %L', spec.rolname, spec.why);
             reports := reports || NULL::text;
-            problems := problems || pg_catalog.format('role %s has no description', spec.rolname);
+            problems := problems || pg_catalog.format('role %s is not described', spec.rolname);
         END IF;
     END LOOP;
 

@@ -1,8 +1,10 @@
 """The pgTAP suite (tests/pgtap/NN_<concern>.sql), run by pg_prove, plus checks on its form.
 
 * Each tests/pgtap/[0-9]*.sql file runs under ``pg_prove --verbose`` against its own
-  fresh, fully built test database (the ``postgresql`` fixture); a non-zero exit fails
-  the test with pg_prove's whole output. A missing pg_prove is a failure, not a skip.
+  fresh, fully built test database of every build (the ``built`` fixture: the declared
+  build, and tessera-db deployed on a Supabase-style cluster by its non-superuser deploy
+  login, online and offline); a non-zero exit fails the test with pg_prove's whole
+  output. A missing pg_prove is a failure, not a skip.
 * Offline checks on every file, so the suite cannot quietly lose its teeth:
   - it is named NN_<snake_case>.sql, opens with BEGIN and the act_as helper, declares
     ``plan(``, calls ``finish()`` and ends in ROLLBACK;

@@ -1,7 +1,9 @@
 """The table x actor x command access matrix, and tenant isolation under forged values.
 
 tests/policy_matrix.py holds the reviewed expectations and the probing engine; these
-tests run it against a fresh database (seeded here, as the superuser, and rolled back):
+tests run it against a fresh database (seeded here, as the superuser, and rolled back),
+of every build: the declared one, and tessera-db deployed on a Supabase-style cluster by
+its non-superuser deploy login, online and offline (tests/supabase_platform.py):
 
 * every table in schema tessera has a reviewed entry (a new table fails until reviewed);
 * every observed cell equals its reviewed expectation;

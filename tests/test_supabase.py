@@ -108,6 +108,10 @@ def test_the_platform_roles_are_as_the_platform_left_them(supabase: Deployment) 
             "authenticator": (False, False, True, False, False, False),
             DEPLOY_LOGIN: (False, True, True, True, True, True),  # never a superuser
         }
+        described = conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = ANY(%s)"
+                                 " AND shobj_description(oid, 'pg_authid') IS NOT NULL",
+                                 (["anon", "authenticated", "service_role", "authenticator"],)).fetchone()
+        assert described == (0,)  # not even a comment added to the platform's roles
         assert memberships(conn, "authenticator") == {"anon", "authenticated", "service_role", "supabase_admin"}
         assert memberships(conn, "service_role") == {"pgsodium_keyholder"}
         assert memberships(conn, DEPLOY_LOGIN) == {"anon", "authenticated", "service_role", "pg_read_all_data",
