@@ -276,6 +276,7 @@ def test_deploy_login_bootstraps_supabase_style_roles(deploy_login: psycopg.Conn
     ("anon", "REPLICATION", "ALTER ROLE anon NOREPLICATION;"),
     ("authenticated", "BYPASSRLS", "ALTER ROLE authenticated NOBYPASSRLS;"),
     ("tessera_sealer", "REPLICATION", "ALTER ROLE tessera_sealer NOREPLICATION;"),
+    ("service_role", "NOBYPASSRLS", "ALTER ROLE service_role BYPASSRLS;"),  # not unsafe, but needed
 ])
 def test_deploy_login_stops_on_what_only_a_superuser_can_fix(
         deploy_login: psycopg.Connection[Any], role: str, unsafe: str, admin_runs: str) -> None:

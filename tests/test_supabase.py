@@ -10,7 +10,8 @@ results. Here:
   granted, one warning per membership the platform made outside the project's roles,
   nothing altered, and (offline) the same lines from psql;
 * the platform's roles are as the platform left them, the deploy login is still no
-  superuser, the migration reached head, the extension is the owner's;
+  superuser, the migration reached head, the extension is the owner's, and the catalog
+  equals the declared build's (tests/test_migrations.py's normalised snapshot);
 * the passwords the deploy login gives the service logins let them in;
 * an unsafe attribute the deploy login may not fix stops ``migrate`` with one line
   naming the statement a platform admin must run; after the admin runs it, it goes
@@ -29,7 +30,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tessera_db import migrations
+from tessera_db import catalog, migrations
 from tessera_db.cluster import Cluster
 from tests.supabase_platform import (
     DATABASE,
@@ -40,6 +41,7 @@ from tests.supabase_platform import (
     on_every_build,
 )
 from tests.test_cli import head_revision
+from tests.test_migrations import assert_same_catalog, snapshot_of
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -132,6 +134,17 @@ def test_the_migration_reached_head_and_the_owner_owns_the_extension(supabase: D
         assert {r: (connect, create) for r, connect, create in grants} == {
             "authenticator": (True, False), "tessera_owner": (True, True),
             **{login: (True, False) for login in SERVICE_LOGINS}}
+
+
+def test_each_deployment_builds_the_declared_database(supabase: Deployment, dsn: str) -> None:
+    """The normalised catalog (relations, policies, ACLs, definer flags, function bodies,
+    default privileges, ...) equals the declared build's: deploying as the
+    non-superuser login left nothing out and the platform's defaults added nothing."""
+    with supabase.admin() as conn:
+        deployed = catalog.snapshot(conn)
+    # The platform's own extensions (uuid-ossp, pgcrypto in schema extensions) are not the project's.
+    deployed["extensions"] = [e for e in deployed["extensions"] if e[1] != "extensions"]
+    assert_same_catalog(deployed, snapshot_of(dsn))
 
 
 @pytest.mark.parametrize("login", [*SERVICE_LOGINS, "authenticator"])
