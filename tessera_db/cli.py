@@ -176,12 +176,20 @@ def resolve_dsn(dsn: str | None, user: str = SUPERUSER) -> str:
 @click.option("--target", default="head", show_default=True, help="Revision to upgrade to.")
 @friendly_errors
 def migrate(dsn: str | None, offline: bool, target: str) -> None:
-    """Upgrade the database to the target revision (bootstrap roles first)."""
+    """Upgrade the database to the target revision (bootstrap roles first).
+
+    Prints one line per change made to a role (``roles: ...``) and per thing left for a
+    person to review (``warning: ...`` on stderr), then ``migrated to REV``.
+    """
     if offline:
         click.echo(migrations.offline_sql(target), nl=False)
         return
     url = resolve_dsn(dsn)
-    migrations.upgrade(url, target)
+    for note in migrations.upgrade(url, target):
+        if note.is_warning:
+            click.echo(f"warning: {note.message}", err=True)
+        else:
+            click.echo(f"roles: {note.message}")
     click.echo(f"migrated to {migrations.current(url)}")
 
 

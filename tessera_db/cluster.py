@@ -27,6 +27,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -85,14 +86,20 @@ class ClusterState:
     superuser_password: str
     server_user: str | None
     passwords: dict[str, str] = field(default_factory=dict)
+    #: The bootstrap superuser's name (``initdb -U``); older state files lack it.
+    superuser: str = SUPERUSER
 
 
 class Cluster:
     """One PostgreSQL cluster kept in ``base``."""
 
-    def __init__(self, base: Path, *, dbname: str = DEFAULT_DBNAME, fast: bool = False) -> None:
+    def __init__(self, base: Path, *, dbname: str = DEFAULT_DBNAME, fast: bool = False,
+                 superuser: str = SUPERUSER) -> None:
         self.base = Path(base).resolve()
         self.dbname = dbname
+        # Only read by init(); afterwards the state file says who the superuser is (a
+        # platform-style test cluster names it like Supabase's, supabase_admin).
+        self._initdb_superuser = superuser
         # fast: fsync off etc. -- only for throwaway test clusters.
         self.fast = fast
         self.state_file = self.base / "cluster.json"
@@ -121,7 +128,7 @@ class Cluster:
 
     def _write_pgpass(self) -> None:
         st = self.state
-        lines = [f"{HOST}:{st.port}:*:{SUPERUSER}:{st.superuser_password}"]
+        lines = [f"{HOST}:{st.port}:*:{st.superuser}:{st.superuser_password}"]
         lines += [f"{HOST}:{st.port}:*:{role}:{pw}" for role, pw in sorted(st.passwords.items())]
         fd = os.open(self.pgpass_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -138,6 +145,10 @@ class Cluster:
     @property
     def port(self) -> int:
         return self.state.port
+
+    @property
+    def superuser(self) -> str:
+        return self.state.superuser
 
     @property
     def superuser_password(self) -> str:
@@ -223,6 +234,7 @@ class Cluster:
             superuser_password=secrets.token_urlsafe(24),
             server_user=user,
             passwords={role: secrets.token_urlsafe(24) for role in LOGIN_ROLES},
+            superuser=self._initdb_superuser,
         )
         pwfile = server_dir / "initdb.pw"
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -232,7 +244,7 @@ class Cluster:
             shutil.chown(pwfile, user, user)
         try:
             self._run(
-                [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
+                [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", self._state.superuser,
                  "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8",
                  "--locale=C", "--no-instructions"],
                 "initdb",
@@ -290,9 +302,11 @@ class Cluster:
 
     # -- connecting -----------------------------------------------------------------
 
-    def conninfo(self, user: str = SUPERUSER, dbname: str | None = None) -> dict[str, object]:
-        """Keyword arguments for psycopg.connect (password included, never printed)."""
-        password = self.superuser_password if user == SUPERUSER else self.state.passwords[user]
+    def conninfo(self, user: str | None = None, dbname: str | None = None) -> dict[str, object]:
+        """Keyword arguments for psycopg.connect (password included, never printed);
+        ``user`` defaults to the cluster superuser."""
+        user = user or self.superuser
+        password = self.superuser_password if user == self.superuser else self.state.passwords[user]
         return {
             "host": HOST,
             "port": self.port,
@@ -301,11 +315,11 @@ class Cluster:
             "dbname": dbname or self.dbname,
         }
 
-    def dsn(self, user: str = SUPERUSER, dbname: str | None = None) -> str:
+    def dsn(self, user: str | None = None, dbname: str | None = None) -> str:
         """A libpq URI whose password comes from the cluster's pgpass file, so the DSN
-        itself can be printed and pasted safely."""
+        itself can be printed and pasted safely; ``user`` defaults to the superuser."""
         return (
-            f"postgresql://{quote(user)}@{HOST}:{self.port}/{quote(dbname or self.dbname)}"
+            f"postgresql://{quote(user or self.superuser)}@{HOST}:{self.port}/{quote(dbname or self.dbname)}"
             f"?passfile={quote(str(self.pgpass_file))}"
         )
 
@@ -322,17 +336,25 @@ class Cluster:
 
     def set_login_passwords(self) -> None:
         """Give the application's LOGIN roles this cluster's throwaway passwords (after
-        the roles exist). ALTER ROLE ... PASSWORD is sent pre-hashed by the client so
-        the plaintext never reaches the server log."""
+        the roles exist)."""
+        self.set_passwords(LOGIN_ROLES)
+
+    def set_passwords(self, roles: Iterable[str], *, as_user: str | None = None) -> None:
+        """Give ``roles`` their throwaway passwords (made and recorded on first use),
+        connected as ``as_user`` (default: the superuser; a login with CREATEROLE may
+        set a non-superuser role's password too). ALTER ROLE ... PASSWORD is sent
+        pre-hashed by the client so the plaintext never reaches the server log."""
         import psycopg
         from psycopg import sql
 
-        missing = [role for role in LOGIN_ROLES if role not in self.state.passwords]
+        roles = list(roles)
+        missing = [role for role in roles if role not in self.state.passwords]
         if missing:  # a cluster made before a login role was added (e.g. tessera_sealer)
             self.state.passwords.update({role: secrets.token_urlsafe(24) for role in missing})
             self._save_state()
-        with psycopg.connect(**self.conninfo(), autocommit=True) as conn:
-            for role, password in self.state.passwords.items():
+        with psycopg.connect(**self.conninfo(as_user), autocommit=True) as conn:
+            for role in roles:
+                password = self.state.passwords[role]
                 hashed = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
                 conn.execute(
                     sql.SQL("ALTER ROLE {} PASSWORD {}").format(
@@ -341,9 +363,10 @@ class Cluster:
                 )
 
 
-def temporary_cluster(prefix: str = "tessera-test-", *, fast: bool = True) -> Cluster:
+def temporary_cluster(prefix: str = "tessera-test-", *, fast: bool = True,
+                      superuser: str = SUPERUSER) -> Cluster:
     """A throwaway cluster in a fresh temporary folder (the caller destroys it); fast
     (fsync off etc.) unless a benchmark asks for a deployment's durability."""
     base = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(base, 0o755)
-    return Cluster(base, dbname="postgres", fast=fast)
+    return Cluster(base, dbname="postgres", fast=fast, superuser=superuser)

@@ -9,6 +9,9 @@ build identical catalogs.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -57,16 +60,51 @@ def alembic_config(dsn: str | None = None, output_buffer: io.StringIO | None = N
     return cfg
 
 
-def bootstrap(dsn: str) -> None:
-    """Create or refresh the cluster roles and the database grant (idempotent)."""
-    with translate_errors(), psycopg.connect(dsn) as conn:
+@dataclass(frozen=True)
+class Note:
+    """One line the server reported while bootstrapping: ``NOTICE`` for a change made to
+    a role ("created role tessera_owner", "altered role x: LOGIN -> NOLOGIN", "granted
+    ...", "revoked ..."), ``WARNING`` for something left in place for a person to review
+    (a membership in a platform role, a grant the login could not give)."""
+
+    severity: str
+    message: str
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity not in ("NOTICE", "INFO", "LOG", "DEBUG")
+
+
+@contextmanager
+def collecting_notes(conn: psycopg.Connection[object]) -> Iterator[list[Note]]:
+    """The NOTICE/WARNING lines the server sends ``conn`` inside the block, in order."""
+    notes: list[Note] = []
+
+    def keep(diag: psycopg.errors.Diagnostic) -> None:
+        notes.append(Note(diag.severity_nonlocalized or diag.severity or "NOTICE",
+                          " ".join((diag.message_primary or "").split())))
+
+    conn.add_notice_handler(keep)
+    try:
+        yield notes
+    finally:
+        conn.remove_notice_handler(keep)
+
+
+def bootstrap(dsn: str) -> list[Note]:
+    """Create or refresh the cluster roles and the database grant (idempotent); returns
+    what it did to roles and what it left for a person to review."""
+    with translate_errors(), psycopg.connect(dsn) as conn, collecting_notes(conn) as notes:
         conn.execute(manifest.bootstrap_sql())
+    return notes
 
 
-def upgrade(dsn: str, target: str = "head") -> None:
-    bootstrap(dsn)
+def upgrade(dsn: str, target: str = "head") -> list[Note]:
+    """Bootstrap, then upgrade to ``target``; returns the bootstrap's notes."""
+    notes = bootstrap(dsn)
     with translate_errors():
         command.upgrade(alembic_config(dsn), target)
+    return notes
 
 
 def downgrade(dsn: str, target: str) -> None:
@@ -96,6 +134,8 @@ def offline_sql(target: str = "head", *, downgrade_from: str | None = None) -> s
     header = (
         "-- tessera-db offline migration script\n"
         "-- Apply with: psql -v ON_ERROR_STOP=1 -f <this file>\n"
-        "-- Part 1: bootstrap (cluster roles, database grant); needs a superuser or deploy login.\n"
+        "-- Part 1: bootstrap (cluster roles, database grant); needs a superuser, or a deploy login\n"
+        "-- with CREATEROLE that owns the database (Supabase's postgres). What it does to roles\n"
+        "-- is reported as NOTICE lines, what it leaves for review as WARNING lines.\n"
     )
     return header + manifest.bootstrap_sql() + "\n-- Part 2: migrations (run as tessera_owner)\n" + buf.getvalue()

@@ -13,7 +13,10 @@ Fixtures:
     dsn               superuser DSN of that database
     app_dsn           the authenticator login's DSN of that database
     db                tessera_db.Database (pool, authenticator) on that database
-    conn              the superuser connection, rolled back after the test
+    conn              the superuser connection of ``built``, rolled back after the test
+    built             a fresh, fully built database: by default the ``postgresql`` one; a
+                      module with ``pytest_generate_tests = on_every_build`` also gets it
+                      deployed on a Supabase-style cluster (tests/supabase_platform.py)
     empty_database    DSN of a fresh database with nothing in it (migration tests)
 """
 
@@ -33,6 +36,13 @@ from pytest_postgresql import factories
 from tessera_db import manifest
 from tessera_db.cluster import Cluster, temporary_cluster
 from tessera_db.db import Database
+from tests.supabase_platform import (  # noqa: F401 (the Supabase-style deployments are fixtures)
+    BuiltDatabase,
+    fresh_copy,
+    supabase,
+    supabase_offline,
+    supabase_online,
+)
 
 
 @dataclass
@@ -115,12 +125,26 @@ def db(app_dsn: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def conn(postgresql: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+def built(request: pytest.FixtureRequest, tessera_cluster: Cluster) -> Iterator[BuiltDatabase]:
+    build = getattr(request, "param", "declared")
+    if build == "declared":
+        postgresql: psycopg.Connection[Any] = request.getfixturevalue("postgresql")
+        yield BuiltDatabase(build, tessera_cluster.conninfo(dbname=postgresql.info.dbname), postgresql)
+        return
+    deployment = request.getfixturevalue(build.replace("-", "_"))
+    for dbname in fresh_copy(deployment):
+        info = deployment.cluster.conninfo(dbname=dbname)
+        with psycopg.connect(**info) as connection:
+            yield BuiltDatabase(build, info, connection)
+
+
+@pytest.fixture
+def conn(built: BuiltDatabase) -> Iterator[psycopg.Connection[Any]]:
     """The superuser connection in an open transaction, always rolled back."""
     try:
-        yield postgresql
+        yield built.connection
     finally:
-        postgresql.rollback()
+        built.connection.rollback()
 
 
 @pytest.fixture

@@ -95,20 +95,23 @@ def test_migrate_upgrades_to_head_and_is_idempotent(empty_database: str, home: P
 
     first = invoke("migrate", "--dsn", empty_database, home=home)
     assert first.exit_code == 0, first.output
-    assert first.stdout == f"migrated to {head}\n"
+    # The roles may already exist on the shared test cluster, or be created now.
+    *role_lines, last = first.stdout.splitlines()
+    assert last == f"migrated to {head}"
+    assert all(line.startswith(("roles: created role ", "roles: granted ")) for line in role_lines), role_lines
     revision, relations = schema_state(empty_database)
     assert revision == head and relations > 0
 
     second = invoke("migrate", "--dsn", empty_database, home=home)
     assert second.exit_code == 0, second.output
-    assert second.stdout == f"migrated to {head}\n"
+    assert second.stdout == f"migrated to {head}\n"  # nothing left to do to any role
     assert schema_state(empty_database) == (head, relations)
 
 
 def test_migrate_reads_tessera_dsn_from_the_environment(empty_database: str, home: Path) -> None:
     result = invoke("migrate", home=home, TESSERA_DSN=empty_database)
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"migrated to {head_revision()}\n"
+    assert result.stdout.endswith(f"migrated to {head_revision()}\n")
     assert schema_state(empty_database)[0] == head_revision()
 
 

@@ -1,8 +1,10 @@
 """The pgTAP suite (tests/pgtap/NN_<concern>.sql), run by pg_prove, plus checks on its form.
 
 * Each tests/pgtap/[0-9]*.sql file runs under ``pg_prove --verbose`` against its own
-  fresh, fully built test database (the ``postgresql`` fixture); a non-zero exit fails
-  the test with pg_prove's whole output. A missing pg_prove is a failure, not a skip.
+  fresh, fully built test database of every build (the ``built`` fixture: the declared
+  build, and tessera-db deployed on a Supabase-style cluster by its non-superuser deploy
+  login, online and offline); a non-zero exit fails the test with pg_prove's whole
+  output. A missing pg_prove is a failure, not a skip.
 * Offline checks on every file, so the suite cannot quietly lose its teeth:
   - it is named NN_<snake_case>.sql, opens with BEGIN and the act_as helper, declares
     ``plan(``, calls ``finish()`` and ends in ROLLBACK;
@@ -22,12 +24,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 
-from tessera_db.cluster import Cluster
+from tests.supabase_platform import BuiltDatabase, on_every_build
 
 PGTAP_DIR = Path(__file__).resolve().parent / "pgtap"
 PGTAP_FILES = sorted(PGTAP_DIR.glob("[0-9]*.sql"))
@@ -80,11 +80,14 @@ def test_the_foundation_concerns_are_all_present() -> None:
     assert not missing, f"pgTAP files missing from {PGTAP_DIR}: {missing}"
 
 
+pytest_generate_tests = on_every_build  # each file also on the Supabase-style deployments
+
+
 @pytest.mark.parametrize("path", PGTAP_FILES, ids=[p.name for p in PGTAP_FILES])
-def test_pgtap_file(path: Path, tessera_cluster: Cluster, postgresql: psycopg.Connection[Any]) -> None:
+def test_pgtap_file(path: Path, built: BuiltDatabase) -> None:
     pg_prove = _pg_prove()
-    postgresql.commit()  # nothing of the fixture's may hold a lock pg_prove's session meets
-    info = tessera_cluster.conninfo(dbname=postgresql.info.dbname)
+    built.connection.commit()  # nothing of the fixture's may hold a lock pg_prove's session meets
+    info = built.conninfo
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update(PGHOST=str(info["host"]), PGPORT=str(info["port"]), PGUSER=str(info["user"]),
                PGPASSWORD=str(info["password"]), PGDATABASE=str(info["dbname"]))

@@ -1,7 +1,9 @@
 """The table x actor x command access matrix, and tenant isolation under forged values.
 
 tests/policy_matrix.py holds the reviewed expectations and the probing engine; these
-tests run it against a fresh database (seeded here, as the superuser, and rolled back):
+tests run it against a fresh database (seeded here, as the superuser, and rolled back),
+of every build: the declared one, and tessera-db deployed on a Supabase-style cluster by
+its non-superuser deploy login, online and offline (tests/supabase_platform.py):
 
 * every table in schema tessera has a reviewed entry (a new table fails until reviewed);
 * every observed cell equals its reviewed expectation;
@@ -22,12 +24,14 @@ import pytest
 from psycopg import sql
 
 from tests import policy_matrix as pm
+from tests.supabase_platform import on_every_build
 
 REPO = Path(__file__).resolve().parent.parent
 A, B = pm.TENANT_IDS["A"], pm.TENANT_IDS["B"]
 SPONSOR_A = pm.ACTORS_BY_NAME["sponsor_A"]
 
-
+# Every test here that touches a database also runs on the Supabase-style deployments.
+pytest_generate_tests = on_every_build
 
 
 # --------------------------------------------------------------------------- coverage

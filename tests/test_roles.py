@@ -1,5 +1,10 @@
 """Role bootstrap (roles/roles.sql) and what the authenticator login may become.
 
+The bootstrap is run as the cluster superuser and, switched with SET ROLE to a login
+with CREATEROLE but not SUPERUSER, as a platform's deploy login (Supabase's postgres):
+that login fixes what it may, stops with one message naming the statements a platform
+admin must run for what it may not, and each change is reported as one NOTICE line.
+
 Roles are cluster-wide and shared by every test database, so any test that changes a
 role does it inside a transaction that is always rolled back, and then checks from a
 new connection that the role is back as it was.
@@ -15,6 +20,7 @@ import pytest
 from psycopg import sql
 
 from tessera_db.errors import PermissionDenied, translate_errors
+from tessera_db.migrations import collecting_notes
 from tessera_db.paths import sql_root
 
 ROLES_SQL = sql_root() / "roles" / "roles.sql"
@@ -37,6 +43,13 @@ API_ROLES = {"anon", "authenticated", "service_role"}
 
 def roles_sql() -> str:
     return ROLES_SQL.read_text(encoding="utf-8")
+
+
+def run_roles(conn: psycopg.Connection[Any]) -> tuple[list[str], list[str]]:
+    """Run the bootstrap on ``conn``: (its NOTICE lines, its WARNING lines)."""
+    with collecting_notes(conn) as notes:
+        conn.execute(roles_sql())
+    return ([n.message for n in notes if not n.is_warning], [n.message for n in notes if n.is_warning])
 
 
 def attributes(conn: psycopg.Connection[Any]) -> dict[str, tuple[Any, ...]]:
@@ -132,7 +145,6 @@ def test_memberships(postgresql: psycopg.Connection[Any]) -> None:
 
 def test_wrong_attributes_are_corrected(txn: psycopg.Connection[Any]) -> None:
     txn.execute("ALTER ROLE anon LOGIN BYPASSRLS CREATEDB CREATEROLE")
-    txn.execute("ALTER ROLE authenticated NOINHERIT")
     txn.execute("ALTER ROLE service_role NOBYPASSRLS")
     txn.execute("ALTER ROLE authenticator INHERIT CREATEDB")
     txn.execute("ALTER ROLE tessera_proxy NOLOGIN")
@@ -141,9 +153,22 @@ def test_wrong_attributes_are_corrected(txn: psycopg.Connection[Any]) -> None:
     assert broken["anon"][1] is True and broken["service_role"][2] is False
     assert member_of(txn, "authenticator") == API_ROLES - {"service_role"}
 
-    txn.execute(roles_sql())
+    done, warnings = run_roles(txn)
     assert attributes(txn) == expected_attributes()
     assert member_of(txn, "authenticator") == API_ROLES
+    # One line per attribute changed, naming it.
+    assert done == [
+        "altered role anon: CREATEROLE -> NOCREATEROLE",
+        "altered role anon: CREATEDB -> NOCREATEDB",
+        "altered role anon: LOGIN -> NOLOGIN",
+        "altered role anon: BYPASSRLS -> NOBYPASSRLS",
+        "altered role service_role: NOBYPASSRLS -> BYPASSRLS",
+        "altered role tessera_proxy: NOLOGIN -> LOGIN",
+        "altered role authenticator: CREATEDB -> NOCREATEDB",
+        "altered role authenticator: INHERIT -> NOINHERIT",
+        "granted service_role to authenticator",
+    ]
+    assert warnings == []
 
 
 def test_replication_and_stray_memberships_are_removed(txn: psycopg.Connection[Any]) -> None:
@@ -154,18 +179,24 @@ def test_replication_and_stray_memberships_are_removed(txn: psycopg.Connection[A
     txn.execute("GRANT pg_read_all_data TO tessera_settlement")
     txn.execute("GRANT service_role TO anon")
     assert attributes(txn)["tessera_proxy"][6] is True
-    txn.execute(roles_sql())
+    done, _ = run_roles(txn)
     assert attributes(txn) == expected_attributes()
     assert member_of(txn, "authenticator") == API_ROLES
     assert member_of(txn, "tessera_settlement") == set()
     assert member_of(txn, "anon") == set()
+    assert done == [
+        "altered role tessera_proxy: REPLICATION -> NOREPLICATION",
+        "revoked membership of anon in service_role",
+        "revoked membership of authenticator in tessera_owner",
+        "revoked membership of tessera_settlement in pg_read_all_data",
+    ]
 
 
 def test_missing_role_is_created(txn: psycopg.Connection[Any]) -> None:
     # Renaming inside the rolled-back transaction stands in for "role does not exist".
     txn.execute("ALTER ROLE tessera_settlement RENAME TO tessera_settlement_away")
     assert "tessera_settlement" not in attributes(txn)
-    txn.execute(roles_sql())
+    assert run_roles(txn) == (["created role tessera_settlement"], [])
     assert attributes(txn)["tessera_settlement"] == expected_attributes()["tessera_settlement"]
 
 
@@ -176,7 +207,107 @@ def test_role_existing_as_superuser_is_refused(txn: psycopg.Connection[Any], rol
         txn.execute(roles_sql())
     assert info.value.sqlstate == "42501"
     assert role in info.value.message and "superuser" in info.value.message
+    assert f"a platform admin must run: ALTER ROLE {role} NOSUPERUSER;" in info.value.message
     assert isinstance(info.value.__cause__, psycopg.errors.InsufficientPrivilege)
+
+
+@pytest.mark.parametrize("role", sorted(API_ROLES))
+def test_noinherit_api_roles_are_accepted(txn: psycopg.Connection[Any], role: str) -> None:
+    """Supabase creates anon, authenticated and service_role NOINHERIT: members of
+    nothing, so it changes nothing; the bootstrap leaves it (and says nothing)."""
+    txn.execute(sql.SQL("ALTER ROLE {} NOINHERIT").format(sql.Identifier(role)))
+    assert run_roles(txn) == ([], [])
+    assert attributes(txn)[role][3] is False
+
+
+def test_platform_memberships_are_reported_not_revoked(txn: psycopg.Connection[Any]) -> None:
+    """A membership in a role outside the project (Supabase's init scripts gave the
+    authenticator its admin role; service_role gets pgsodium_keyholder) is the
+    platform's: one WARNING each, and it stays."""
+    txn.execute("CREATE ROLE platform_admin SUPERUSER NOLOGIN")
+    txn.execute("CREATE ROLE platform_keyholder NOLOGIN")
+    txn.execute("GRANT platform_admin TO authenticator")
+    txn.execute("GRANT platform_keyholder TO service_role")
+    done, warnings = run_roles(txn)
+    assert done == []
+    assert warnings == [
+        "role authenticator is a member of platform_admin (a superuser), a role tessera-db does not manage:"
+        " left in place and not checked; revoke it unless the platform needs it",
+        "role service_role is a member of platform_keyholder, a role tessera-db does not manage:"
+        " left in place and not checked; revoke it unless the platform needs it",
+    ]
+    assert member_of(txn, "authenticator") == API_ROLES | {"platform_admin"}
+    assert member_of(txn, "service_role") == {"platform_keyholder"}
+
+
+# -- as a deploy login that is not a superuser (Supabase's postgres) ----------------------
+
+
+@pytest.fixture
+def deploy_login(txn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    """The rolled-back transaction, switched to a login with CREATEROLE but not
+    SUPERUSER, as Supabase gives a project: privilege checks now see that login."""
+    txn.execute("CREATE ROLE tessera_test_deployer LOGIN CREATEROLE CREATEDB NOSUPERUSER")
+    txn.execute("SET ROLE tessera_test_deployer")
+    return txn
+
+
+def test_deploy_login_bootstraps_supabase_style_roles(deploy_login: psycopg.Connection[Any]) -> None:
+    """The issue's failure: NOINHERIT API roles made the old bootstrap send
+    ALTER ROLE ... NOREPLICATION BYPASSRLS, which only a superuser may run."""
+    deploy_login.execute("RESET ROLE")
+    deploy_login.execute("ALTER ROLE anon NOINHERIT")
+    deploy_login.execute("ALTER ROLE authenticated NOINHERIT")
+    deploy_login.execute("ALTER ROLE service_role NOINHERIT")
+    deploy_login.execute("ALTER ROLE tessera_proxy NOLOGIN CREATEDB")
+    deploy_login.execute("SET ROLE tessera_test_deployer")
+    done, warnings = run_roles(deploy_login)
+    assert done == [
+        "altered role tessera_proxy: CREATEDB -> NOCREATEDB",
+        "altered role tessera_proxy: NOLOGIN -> LOGIN",
+        "granted tessera_owner to tessera_test_deployer (the deploy login, to run migrations as it)",
+    ]
+    assert warnings == []
+    assert member_of(deploy_login, "tessera_test_deployer") == {"tessera_owner"}
+    assert attributes(deploy_login)["service_role"] == (False, False, True, False, False, False, False)
+
+
+@pytest.mark.parametrize(("role", "unsafe", "admin_runs"), [
+    ("anon", "REPLICATION", "ALTER ROLE anon NOREPLICATION;"),
+    ("authenticated", "BYPASSRLS", "ALTER ROLE authenticated NOBYPASSRLS;"),
+    ("tessera_sealer", "REPLICATION", "ALTER ROLE tessera_sealer NOREPLICATION;"),
+    ("service_role", "NOBYPASSRLS", "ALTER ROLE service_role BYPASSRLS;"),  # not unsafe, but needed
+])
+def test_deploy_login_stops_on_what_only_a_superuser_can_fix(
+        deploy_login: psycopg.Connection[Any], role: str, unsafe: str, admin_runs: str) -> None:
+    deploy_login.execute("RESET ROLE")
+    deploy_login.execute(sql.SQL("ALTER ROLE {} " + unsafe).format(sql.Identifier(role)))
+    deploy_login.execute("ALTER ROLE tessera_proxy NOLOGIN")  # fixable, but nothing may change
+    deploy_login.execute("SET ROLE tessera_test_deployer")
+    deploy_login.execute("SAVEPOINT bootstrap")
+    with pytest.raises(PermissionDenied) as info, translate_errors():
+        deploy_login.execute(roles_sql())
+    deploy_login.execute("ROLLBACK TO SAVEPOINT bootstrap")
+    message = info.value.message
+    assert message.startswith(f"role {role} has {unsafe}; the deploy login tessera_test_deployer may not change this (")
+    assert message.endswith(f"a platform admin must run: {admin_runs}")
+    assert "\n" not in message
+    assert attributes(deploy_login)["tessera_proxy"][1] is False  # the whole bootstrap rolled back
+
+
+def test_deploy_login_lists_every_statement_it_may_not_run(deploy_login: psycopg.Connection[Any]) -> None:
+    deploy_login.execute("RESET ROLE")
+    deploy_login.execute("ALTER ROLE anon REPLICATION LOGIN")
+    deploy_login.execute("ALTER ROLE service_role RENAME TO service_role_away")
+    deploy_login.execute("SET ROLE tessera_test_deployer")
+    with pytest.raises(PermissionDenied) as info, translate_errors():
+        deploy_login.execute(roles_sql())
+    assert info.value.message.endswith(
+        "a platform admin must run: ALTER ROLE anon NOREPLICATION; ALTER ROLE anon NOLOGIN;"
+        " CREATE ROLE service_role NOLOGIN BYPASSRLS INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION;"
+        " GRANT service_role TO authenticator;")
+    assert info.value.message.startswith(
+        "role anon has REPLICATION; role anon has LOGIN; role service_role does not exist; the deploy login")
 
 
 # -- what the authenticator can become ----------------------------------------------------------
