@@ -1,7 +1,8 @@
 """The proxy's per-request reads (issue 12, item 6): calls per second of
 tessera.verify_api_key and tessera.worker_config against ``SELECT 1``.
 
-    .venv/bin/python bench/proxy_reads.py               # 3 rounds of 5 s, about 2 minutes
+    .venv/bin/python bench/proxy_reads.py                       # 3 rounds of 5 s, about 2 minutes
+    .venv/bin/python bench/proxy_reads.py --baseline 1600731    # also that revision, interleaved
     .venv/bin/python bench/proxy_reads.py --seconds 10 --rounds 5
 
 Against a throwaway cluster (tessera_db.cluster.temporary_cluster(): test-suite
@@ -19,7 +20,9 @@ tessera_proxy, with no JWT, exactly as the edge worker connects. Three statement
 * ``worker_config``: ``tessera.worker_config(client, workload)``.
 
 Each at 4 and 8 clients; the runs are interleaved, ``--rounds`` times, and the median is
-reported (the machine has 2 cores and may be shared: the load average before and after is
+reported. ``--baseline REV`` also builds a second database from that git revision's SQL
+(``git archive``; the same seed) in the same cluster and measures it in the same rounds,
+so a before / after comparison is one command on one machine state (the machine has 2 cores and may be shared: the load average before and after is
 recorded with the figures). Target (issue 12): both functions >= 20,000 calls/s at 8
 clients.
 
@@ -35,6 +38,8 @@ import secrets
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -107,53 +112,87 @@ def head() -> str:
     return (out or "unknown") + (" + uncommitted SQL changes" if dirty else "")
 
 
-def measure(seconds: float, rounds: int) -> tuple[dict[tuple[str, int], list[float]], str, str]:
+def build(cluster, dbname: str, root: Path | None) -> str:
+    """A database from the SQL tree at ``root`` (None: this checkout), seeded; returns the
+    hashed key to verify."""
+    with psycopg.connect(**cluster.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(f"CREATE DATABASE {dbname}")
+    with psycopg.connect(cluster.dsn(dbname=dbname)) as conn:
+        conn.execute(manifest.full_sql(root))
+        conn.commit()
+        hashed_key = seed(conn)
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
+    return hashed_key
+
+
+def checkout(revision: str, into: Path) -> Path:
+    """The tree of ``revision`` (git archive) under ``into``."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision],
+                             capture_output=True, check=True).stdout
+    with tempfile.TemporaryFile() as tar_file:
+        tar_file.write(archive)
+        tar_file.seek(0)
+        with tarfile.open(fileobj=tar_file) as tar:
+            tar.extractall(into, filter="data")
+    return into
+
+
+Rates = dict[tuple[str, str, int], list[float]]  # (tree, statement, clients) -> calls/s per round
+
+
+def measure(seconds: float, rounds: int, baseline: str | None) -> tuple[Rates, str, str]:
     cluster = temporary_cluster("tessera-proxy-reads-")
-    rates: dict[tuple[str, int], list[float]] = {}
+    rates: Rates = {}
     try:
         cluster.start()
-        with psycopg.connect(**cluster.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
-            conn.execute("CREATE DATABASE proxy_reads")
-        with psycopg.connect(cluster.dsn(dbname="proxy_reads")) as conn:
-            conn.execute(manifest.full_sql())
-            conn.commit()
-            hashed_key = seed(conn)
-            conn.autocommit = True
-            conn.execute("VACUUM ANALYZE")
+        trees: dict[str, str] = {"this tree": build(cluster, "proxy_reads", None)}
+        if baseline:
+            with tempfile.TemporaryDirectory() as tmp:
+                trees[baseline] = build(cluster, "proxy_reads_base", checkout(baseline, Path(tmp)))
         cluster.set_login_passwords()
-        proxy = cluster.dsn("tessera_proxy", "proxy_reads")
-        scripts = statements(hashed_key)
-        with psycopg.connect(proxy, autocommit=True) as conn:  # the statements work and verify the key
-            assert conn.execute(scripts["verify_api_key"].rstrip(";")).fetchone() is not None, "the key did not verify"
-            assert conn.execute(scripts["worker_config"].rstrip(";")).fetchone() is not None
+        dsns = {tree: cluster.dsn("tessera_proxy", "proxy_reads" if tree == "this tree" else "proxy_reads_base")
+                for tree in trees}
+        for tree, hashed_key in trees.items():  # the statements work and the key verifies
+            with psycopg.connect(dsns[tree], autocommit=True) as conn:
+                scripts = statements(hashed_key)
+                assert conn.execute(scripts["verify_api_key"].rstrip(";")).fetchone() is not None, tree
+                assert conn.execute(scripts["worker_config"].rstrip(";")).fetchone() is not None, tree
         load_before = loadavg()
         for rnd in range(rounds):
             for clients in CLIENT_COUNTS:
-                for name, script in scripts.items():
-                    tps = pgbench(proxy, script, clients, seconds, act_as_service_role=False)
-                    rates.setdefault((name, clients), []).append(tps)
-                    print(f"round {rnd + 1}: {name:15} {clients} clients: {tps:9,.0f} calls/s", flush=True)
+                for tree, hashed_key in trees.items():
+                    for name, script in statements(hashed_key).items():
+                        tps = pgbench(dsns[tree], script, clients, seconds, act_as_service_role=False)
+                        rates.setdefault((tree, name, clients), []).append(tps)
+                        print(f"round {rnd + 1}: {tree:10} {name:15} {clients} clients: {tps:9,.0f} calls/s",
+                              flush=True)
         return rates, load_before, loadavg()
     finally:
         cluster.destroy()
 
 
-def render(rates: dict[tuple[str, int], list[float]], seconds: float, rounds: int, load: tuple[str, str],
+def render(rates: Rates, seconds: float, rounds: int, load: tuple[str, str], baseline: str | None,
            note: str) -> str:
     rows = []
-    for name in ("SELECT 1", "verify_api_key", "worker_config"):
-        cells = " | ".join(f"{statistics.median(rates[(name, c)]):,.0f}" for c in CLIENT_COUNTS)
-        at8 = statistics.median(rates[(name, 8)])
-        target = "-" if name == "SELECT 1" else (
-            f">= {TARGET:,} at 8 ({'met' if at8 >= TARGET else '**missed**'})")
-        rows.append(f"| `{name}` | {cells} | {target} |")
+    for tree in ["this tree"] + ([baseline] if baseline else []):
+        for name in ("SELECT 1", "verify_api_key", "worker_config"):
+            cells = " | ".join(f"{statistics.median(rates[(tree, name, c)]):,.0f}" for c in CLIENT_COUNTS)
+            at8 = statistics.median(rates[(tree, name, 8)])
+            target = "-" if name == "SELECT 1" else (
+                f">= {TARGET:,} at 8 ({'met' if at8 >= TARGET else '**missed**'})")
+            label = "this tree" if tree == "this tree" else f"before: `{tree}`"
+            rows.append(f"| {label} | `{name}` | {cells} | {target} |")
     table = "\n".join(rows)
+    command = ".venv/bin/python bench/proxy_reads.py" + (f" --baseline {baseline}" if baseline else "")
+    before = (' ("before": the same bench on a database built from that revision\'s SQL, in the same'
+              " cluster and rounds)") if baseline else ""
     return f"""## The proxy's per-request reads (issue 12)
 
 Issue 12, item 6. Generated by `bench/proxy_reads.py`; reproduce with
 
 ```sh
-.venv/bin/python bench/proxy_reads.py
+{command}
 ```
 
 Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, tree {head()}.
@@ -164,10 +203,10 @@ Cluster: a throwaway `tessera_db.cluster.temporary_cluster()` (test-suite settin
 schema built from `load.sql`; {CLIENTS} clients, 2 workloads and one API key each.
 
 Calls per second, median of {rounds} interleaved rounds of {seconds:g} s; pgbench (C client, prepared
-statements, 2 threads) logged in as `tessera_proxy`, no JWT, as the edge worker connects:
+statements, 2 threads) logged in as `tessera_proxy`, no JWT, as the edge worker connects{before}:
 
-| statement | 4 clients | 8 clients | target |
-| --- | --- | --- | --- |
+| tree | statement | 4 clients | 8 clients | target |
+| --- | --- | --- | --- | --- |
 {table}
 
 `verify_api_key` is the full check of a valid key: its hashed form, a source IP, a workload and
@@ -181,10 +220,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="length of one pgbench run (default 5)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds, median kept (default 3)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write docs/benchmarks.md")
+    ap.add_argument("--baseline", metavar="REV", help="also measure the SQL of this git revision, interleaved")
     ap.add_argument("--note", default="", help="a remark to record under the figures")
     args = ap.parse_args()
-    rates, before, after = measure(args.seconds, args.rounds)
-    body = render(rates, args.seconds, args.rounds, (before, after), args.note)
+    rates, before, after = measure(args.seconds, args.rounds, args.baseline)
+    body = render(rates, args.seconds, args.rounds, (before, after), args.baseline, args.note)
     if args.no_write:
         print(body)
     else:

@@ -395,18 +395,18 @@ def test_no_raw_key_reaches_the_server_log_wal_or_data_directory(
     assert made.exit_code == 0, made.output
     three = made.stdout.strip()
     assert runner.invoke(main, ["keys", "verify", "--dsn", proxy_dsn], input=three + "\n").exit_code == 0
-    listed = runner.invoke(main, ["keys", "list", "--client", str(tenants.a), "--as-sponsor", SPONSOR_A,
-                                  "--dsn", app_dsn])
-    key_id = next(line.split()[0] for line in listed.stdout.splitlines() if three[-4:] in line)
-    rotated = runner.invoke(main, ["keys", "rotate", "--client", str(tenants.a), "--key-id", key_id,
+
+    def key_id(raw: str) -> str:  # from `keys list`, which shows the hint (the last 4 characters)
+        listed = runner.invoke(main, ["keys", "list", "--client", str(tenants.a), "--as-sponsor", SPONSOR_A,
+                                      "--dsn", app_dsn])
+        return next(line.split()[0] for line in listed.stdout.splitlines() if raw[-4:] in line)
+
+    rotated = runner.invoke(main, ["keys", "rotate", "--client", str(tenants.a), "--key-id", key_id(three),
                                    "--as-sponsor", SPONSOR_A, "--dsn", app_dsn])
     assert rotated.exit_code == 0, rotated.output
     four = rotated.stdout.strip()
     assert runner.invoke(main, ["keys", "verify", "--dsn", proxy_dsn], input=three + "\n").exit_code == 3
-    listed = runner.invoke(main, ["keys", "list", "--client", str(tenants.a), "--as-sponsor", SPONSOR_A,
-                                  "--dsn", app_dsn])
-    four_id = next(line.split()[0] for line in listed.stdout.splitlines() if four[-4:] in line)
-    assert runner.invoke(main, ["keys", "revoke", "--client", str(tenants.a), "--key-id", four_id,
+    assert runner.invoke(main, ["keys", "revoke", "--client", str(tenants.a), "--key-id", key_id(four),
                                 "--as-sponsor", SPONSOR_A, "--dsn", app_dsn]).exit_code == 0
     bad = runner.invoke(main, ["keys", "verify", "--dsn", proxy_dsn], input=four + "\n")
     assert bad.exit_code == 3 and four not in bad.output
