@@ -41,12 +41,14 @@ GRANT ALL ON batch_made TO PUBLIC;
 
 --- EXECUTE grants: 42501 for every role without one ------------------------------------
 SELECT tests.act_as('anon');
+-- The key functions' own caller check raises 42501 too: the message tells the EXECUTE
+-- refusal apart.
 SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_a(), 'tkh_x', 'tk_…xxxx', '{proxy}', 'x') $$,
-    '42501', NULL, 'anon: create_api_key is refused');
+    '42501', 'permission denied for function create_api_key', 'anon: create_api_key is refused');
 SELECT throws_ok($$ SELECT tessera.revoke_api_key(tests.client_a(), gen_random_uuid()) $$,
-    '42501', NULL, 'anon: revoke_api_key is refused');
+    '42501', 'permission denied for function revoke_api_key', 'anon: revoke_api_key is refused');
 SELECT throws_ok($$ SELECT * FROM tessera.rotate_api_key(tests.client_a(), gen_random_uuid(), 'tkh_x', 'tk_…xxxx') $$,
-    '42501', NULL, 'anon: rotate_api_key is refused');
+    '42501', 'permission denied for function rotate_api_key', 'anon: rotate_api_key is refused');
 SELECT throws_ok($$ SELECT * FROM tessera.verify_api_key('tkh_x') $$,
     '42501', NULL, 'anon: verify_api_key is refused');
 SELECT throws_ok($$ SELECT tessera.flush_cache(tests.client_a()) $$,
@@ -90,9 +92,9 @@ SELECT throws_ok($$ SELECT * FROM tessera.batch_secrets_to_reseal('k2') $$,
 SELECT throws_ok($$ SELECT tessera.reseal_batch_secret(tests.client_a(), gen_random_uuid(), gen_random_uuid(), 'k1', 'k2', '\x00'::bytea) $$,
     '42501', NULL, 'proxy: reseal_batch_secret is refused');
 SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_a(), 'tkh_x', 'tk_…xxxx', '{proxy}', 'x') $$,
-    '42501', NULL, 'proxy: create_api_key is refused');
+    '42501', 'permission denied for function create_api_key', 'proxy: create_api_key is refused');
 SELECT throws_ok($$ SELECT * FROM tessera.rotate_api_key(tests.client_a(), gen_random_uuid(), 'tkh_x', 'tk_…xxxx') $$,
-    '42501', NULL, 'proxy: rotate_api_key is refused');
+    '42501', 'permission denied for function rotate_api_key', 'proxy: rotate_api_key is refused');
 SELECT throws_ok($$ SELECT tessera.flush_cache(tests.client_a()) $$,
     '42501', NULL, 'proxy: flush_cache is refused');
 SELECT throws_ok($$ SELECT * FROM tessera.sweep() $$,
