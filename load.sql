@@ -119,6 +119,7 @@ SET ROLE tessera_owner;
 
 -- Keys, settlement secrets, exact cache and worker config (issue 6)
 \ir functions/tessera_private.guard_api_key_update.sql
+\ir functions/tessera_private.notify_api_key_change.sql
 \ir functions/tessera_private.guard_batch_transition.sql
 \ir functions/tessera_private.destroy_batch_secret.sql
 \ir functions/tessera_private.worker_config_changed.sql

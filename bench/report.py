@@ -25,6 +25,7 @@ only its section changes). Sections:
 - `money-ledger` (issue 4): `bench/readings_bench.py`
 - `audit` (issue 5): `bench/audit_bench.py`
 - `write-costs` (issues 4 and 5, the missed write targets): `bench/write_costs.py`
+- `proxy-reads` (issue 12, the proxy's per-request reads): `bench/proxy_reads.py`
 """
 
 

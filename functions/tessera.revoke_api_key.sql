@@ -3,8 +3,12 @@
 -- Sponsors of the client and operators only. The next tessera.verify_api_key() call
 -- with that key fails (reason revoked). Revoking an already revoked key is refused
 -- (55000) so a caller learns it was not the one who stopped it. SECURITY DEFINER (API
--- roles hold no UPDATE on tessera.api_keys); the update is audited by the table's
--- audit trigger, and the guard trigger lets it touch only the revocation columns.
+-- roles hold no UPDATE on tessera.api_keys), confined like create_api_key by the owner's
+-- key-management policies, which apply only while tessera.managing_client_id names the
+-- client (set here after the caller check, cleared before returning). The update is
+-- audited by the table's audit trigger, the guard trigger lets it touch only the
+-- revocation columns, and trigger api_keys_notify_change NOTIFYs tessera_api_keys with
+-- the key's hash prefix so a worker drops a cached copy at once.
 CREATE FUNCTION tessera.revoke_api_key(p_client_id uuid, p_api_key_id uuid, p_reason text DEFAULT NULL)
 RETURNS timestamptz
 LANGUAGE plpgsql
@@ -20,6 +24,7 @@ BEGIN
         RAISE EXCEPTION 'not permitted to revoke API keys of client %', p_client_id
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    PERFORM pg_catalog.set_config('tessera.managing_client_id', p_client_id::text, true);
     SELECT true, k.revoked_at INTO found_key, was_revoked
       FROM tessera.api_keys AS k
      WHERE k.client_id = p_client_id AND k.api_key_id = p_api_key_id
@@ -39,6 +44,7 @@ BEGIN
                                           COALESCE(tessera_private.jwt_email(), session_user::text)),
            revoke_reason = NULLIF(pg_catalog.btrim(p_reason), '')
      WHERE k.client_id = p_client_id AND k.api_key_id = p_api_key_id;
+    PERFORM pg_catalog.set_config('tessera.managing_client_id', '', true);
     RETURN pg_catalog.now();
 END
 $function$;

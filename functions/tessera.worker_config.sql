@@ -16,6 +16,13 @@
 -- not the client's. Nothing here looks at balance, plan or seats: the kill switch takes
 -- effect whatever they are.
 --
+-- The proxy reads this on every request (unless it caches the config by version), so
+-- the mechanics are listed column by column, in name order, rather than found by
+-- their mechanic_ prefix in to_jsonb(workload): the generic form (a jsonb of the row,
+-- jsonb_each, a sorted array_agg) was more than half of the call. A mechanic column
+-- added later must be added here too: tests/test_worker_config.py fails until it is
+-- (every mechanic_ column of tessera.workloads, switched on, must be reported).
+--
 -- tessera_proxy only (and service_role, for tooling). SECURITY DEFINER; as tessera_owner
 -- under FORCE RLS it reads only the client named by tessera.recording_client_id (set
 -- here, cleared after).
@@ -41,10 +48,14 @@ BEGIN
           LEFT JOIN tessera.workload_settings AS s
             ON s.client_id = w.client_id AND s.workload_id = w.workload_id
           CROSS JOIN LATERAL (
-              SELECT COALESCE(pg_catalog.array_agg(pg_catalog.substr(j.key, 10) ORDER BY j.key COLLATE "C"),
-                              '{}'::text[]) AS names
-                FROM pg_catalog.jsonb_each(pg_catalog.to_jsonb(w)) AS j
-               WHERE j.key LIKE 'mechanic\_%' AND j.value = 'true'::jsonb) AS opt
+              SELECT pg_catalog.array_remove(ARRAY[
+                         CASE WHEN w.mechanic_auto_route THEN 'auto_route' END,
+                         CASE WHEN w.mechanic_batch_routing THEN 'batch_routing' END,
+                         CASE WHEN w.mechanic_exact_cache THEN 'exact_cache' END,
+                         CASE WHEN w.mechanic_history_pruning THEN 'history_pruning' END,
+                         CASE WHEN w.mechanic_json_schema_enforcement THEN 'json_schema_enforcement' END,
+                         CASE WHEN w.mechanic_prompt_cache_header THEN 'prompt_cache_header' END,
+                         CASE WHEN w.mechanic_semantic_cache THEN 'semantic_cache' END]::text[], NULL) AS names) AS opt
          WHERE w.client_id = p_client_id AND w.workload_id = p_workload_id;
     PERFORM pg_catalog.set_config('tessera.recording_client_id', '', true);
 END

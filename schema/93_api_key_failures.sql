@@ -1,7 +1,8 @@
 -- tessera.api_key_failures: failed API key verifications, the throttle's evidence.
 --
 -- tessera.verify_api_key() appends one row per failure (unknown, malformed, revoked,
--- expired or out-of-scope key) with the presented key's display hint (never the key),
+-- expired or out-of-scope key) with the matched key's display hint (never the key nor
+-- its hash; NULL when the key matched none),
 -- the source IP the proxy passed and the time, and writes the same event to
 -- tessera.audit_events (action auth_failure; rate_limited when a source reaches the
 -- limit). The permanent record is the audit log; this table is the short-lived working
@@ -32,7 +33,7 @@ CREATE TABLE tessera.api_key_failures (
     CONSTRAINT api_key_failures_key_hint_format CHECK (
         key_hint IS NULL OR key_hint ~ '^tk_…[A-Za-z0-9_-]{4}$' OR key_hint = '(malformed)'),
     CONSTRAINT api_key_failures_reason_known CHECK (
-        reason IN ('malformed',     -- not a tk_ key nor its hashed form
+        reason IN ('malformed',     -- not the hashed form of a key (a raw key is refused, not recorded)
                    'unknown',       -- well-formed, matches no key
                    'revoked',       -- matches a revoked key
                    'expired',       -- matches an expired key

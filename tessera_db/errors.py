@@ -125,6 +125,8 @@ CONSTRAINT_MESSAGES: dict[str, str] = {
     "api_keys_capabilities_known": "capabilities must be one or more of batch, cache, proxy, usage_read",
     "api_keys_name_not_blank": "key name must not be empty (at most 200 characters)",
     "api_keys_workload_fkey": "that workload is not a workload of this client",
+    "api_keys_display_hint_format": "display hint must be tk_… followed by the key's last 4 characters",
+    "api_keys_client_hash_key": "this key is registered already; generate a new one",
     "batch_secrets_pkey": "this batch already holds a secret",
     "batch_secrets_key_id_format": "key id must be 1-64 characters of a-z, 0-9, '.', '_', '-'",
     "batch_secrets_sealed_length": "sealed secret has the wrong size (header 1..8192 bytes)",

@@ -1,17 +1,21 @@
 """Shared set-up of the issue 6 tests (keys, settlement secrets, exact cache, worker
 config): two tenants with two workloads each, their sponsors and an operator, created and
 committed by the superuser in the test's fresh database; connections as the proxy and
-settlement logins."""
+settlement logins; and the scan of everything the server wrote to disk (data directory,
+WAL, server log) for a secret that must never reach it."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+
+from tessera_db.cluster import Cluster
 
 A = uuid.UUID("a6000000-0000-4000-8000-00000000000a")
 B = uuid.UUID("b6000000-0000-4000-8000-00000000000b")
@@ -75,3 +79,44 @@ def audit_rows(conn: psycopg.Connection[Any], entity: str, action: str | None = 
         rows = cur.fetchall()
     conn.rollback()
     return rows
+
+
+SERVER_LOG = "server log"
+
+
+def log_every_statement(conn: psycopg.Connection[Any]) -> None:
+    """Make every later session of ``conn``'s database log every statement with all of its
+    parameters, also on error (the strictest logging an operator might switch on). Run by
+    the superuser; sessions opened before this keep their settings."""
+    from psycopg import sql
+
+    dbname = sql.Identifier(conn.info.dbname)
+    conn.autocommit = True
+    for setting, value in (("log_statement", "all"), ("log_min_duration_statement", "0"),
+                           ("log_parameter_max_length", "-1"), ("log_parameter_max_length_on_error", "-1")):
+        conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(dbname, sql.Identifier(setting),
+                                                                    sql.Literal(value)))
+
+
+def scan_disk(cluster: Cluster, conn: psycopg.Connection[Any], needles: Mapping[str, bytes]) -> dict[str, set[str]]:
+    """CHECKPOINT and switch the WAL (as the superuser ``conn``, autocommit), then grep
+    every file of the data directory (base/, pg_wal/, ...) and the server log for each
+    needle: {needle name: files it was found in ("server log" for the log)}. Asserts
+    the scan read a realistic number of files."""
+    conn.execute("CHECKPOINT")
+    conn.execute("SELECT pg_switch_wal()")
+    files: list[Path] = [p for p in cluster.data_dir.rglob("*") if p.is_file()] + [cluster.log_file]
+    hits: dict[str, set[str]] = {name: set() for name in needles}
+    scanned = 0
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        scanned += 1
+        for name, needle in needles.items():
+            if needle in data:
+                hits[name].add(str(path.relative_to(cluster.data_dir)) if cluster.data_dir in path.parents
+                               else SERVER_LOG)
+    assert scanned > 100
+    return hits

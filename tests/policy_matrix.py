@@ -579,7 +579,7 @@ TABLES: dict[str, TableSpec] = {
     ),
     # -- keys, settlement secrets, exact cache, worker config (issue 6) ---------------
     # No API role writes these tables directly: keys are made / revoked / rotated by
-    # tessera.create_api_key & co. (the database generates the key), batches move only
+    # tessera.create_api_key & co. (from the key's hash; the client generates it), batches move only
     # through tessera.create_batch / transition_batch (state machine trigger), secrets
     # are stored and opened only by the proxy / settlement definer functions, the cache
     # only by cache_lookup / cache_put / flush_cache, settings by set_exact_cache_ttl and

@@ -18,7 +18,9 @@ from tessera_db import batch_secrets as bs
 from tessera_db.cluster import Cluster
 from tessera_db.db import Database
 from tessera_db.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from tests.keys_fixtures import OPERATOR, SPONSOR_A, Tenants, audit_rows, login, tenants  # noqa: F401
+from tests.keys_fixtures import (  # noqa: F401
+    OPERATOR, SERVER_LOG, SPONSOR_A, Tenants, audit_rows, log_every_statement, login, scan_disk, tenants,
+)
 
 HEADER = b"Bearer sk-proj-test-upstream-key-0123456789"
 
@@ -256,17 +258,14 @@ def test_no_plaintext_reaches_the_data_directory_wal_or_server_log(
         tessera_cluster: Cluster, tenants: Tenants, login: Any, keyring: bs.Keyring,
         postgresql: psycopg.Connection[Any]) -> None:
     """Store, open, rotate and settle a secret with a known plaintext while every statement
-    of the proxy and settlement logins is logged with its parameters; then CHECKPOINT and
+    of every session is logged with its parameters; then CHECKPOINT and
     grep every file of the data directory (pg_wal included) and the server log. A control
     string written to the batch row in the same transactions MUST be found in both (the
     scan can see what reaches the disk and the log); the plaintext must be found in none."""
     marker = uuid.uuid4().hex
     plaintext = f"Bearer sk-leakcheck-{marker}".encode()
     control = f"leakcheck-control-{marker}"
-    dbname = postgresql.info.dbname
-    postgresql.autocommit = True
-    for role in ("tessera_proxy", "tessera_settlement"):
-        postgresql.execute(f'ALTER ROLE {role} IN DATABASE "{dbname}" SET log_statement = \'all\'')
+    log_every_statement(postgresql)
     proxy, settlement = login("tessera_proxy"), login("tessera_settlement")
     batch = _batch(proxy, tenants.a, tenants.a1)
     bs.store_secret(proxy, keyring.public_key(), tenants.a, batch, plaintext)
@@ -277,28 +276,9 @@ def test_no_plaintext_reaches_the_data_directory_wal_or_server_log(
     settlement.autocommit = True
     assert bs.open_secret(settlement, keyring, tenants.a, batch) == plaintext
     settlement.execute("SELECT tessera.transition_batch(%s, %s, 'completed')", (tenants.a, batch))
-    postgresql.execute("CHECKPOINT")
-    postgresql.execute("SELECT pg_switch_wal()")
 
-    def files() -> list[Path]:
-        found = [p for p in tessera_cluster.data_dir.rglob("*") if p.is_file()]
-        return [*found, tessera_cluster.log_file]
-
-    needles = {"plaintext": plaintext, "control": control.encode()}
-    hits: dict[str, set[str]] = {name: set() for name in needles}
-    scanned = 0
-    for path in files():
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue
-        scanned += 1
-        for name, needle in needles.items():
-            if needle in data:
-                hits[name].add(str(path.relative_to(tessera_cluster.data_dir))
-                               if tessera_cluster.data_dir in path.parents else "server log")
-    assert scanned > 100
-    assert "server log" in hits["control"], "control string not in the server log: the log scan sees nothing"
+    hits = scan_disk(tessera_cluster, postgresql, {"plaintext": plaintext, "control": control.encode()})
+    assert SERVER_LOG in hits["control"], "control string not in the server log: the log scan sees nothing"
     assert any(h.startswith("pg_wal") for h in hits["control"]), "control string not in the WAL"
     assert any(h.startswith("base") for h in hits["control"]), "control string not in the heap files"
     assert hits["plaintext"] == set(), f"PLAINTEXT LEAKED to {sorted(hits['plaintext'])}"

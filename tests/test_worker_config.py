@@ -156,3 +156,20 @@ def test_a_ttl_change_is_one_audit_event_and_a_version_bump_is_none(
          {"exact_cache_ttl": "02:00:00"}, SPONSOR_A),
         ("workload_settings", str(tenants.a2), "update", {"exact_cache_ttl": "02:00:00"},
          {"exact_cache_ttl": "03:00:00"}, SPONSOR_A)]
+
+
+def test_every_mechanic_column_is_reported(tenants: Tenants, login: Any, postgresql: psycopg.Connection[Any]) -> None:
+    """worker_config names the mechanics column by column (speed); the catalog decides what
+    a mechanic is: with every mechanic_ column of workloads switched on, every one is
+    reported, in name order, so a mechanic added without updating the function fails here."""
+    from psycopg import sql
+
+    columns = [r[0] for r in postgresql.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = 'tessera.workloads'::regclass AND attnum > 0"
+        " AND NOT attisdropped AND attname LIKE 'mechanic\\_%' ORDER BY attname COLLATE \"C\"").fetchall()]
+    assert len(columns) >= 7
+    postgresql.execute(sql.SQL("UPDATE tessera.workloads SET {} WHERE workload_id = %s").format(
+        sql.SQL(", ").join(sql.SQL("{} = true").format(sql.Identifier(c)) for c in columns)), (tenants.a2,))
+    postgresql.commit()
+    config = _config(login("tessera_proxy"), tenants.a, tenants.a2)
+    assert config["mechanics"] == config["opted_in"] == [c.removeprefix("mechanic_") for c in columns]

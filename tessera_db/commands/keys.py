@@ -8,11 +8,14 @@
     tessera-db keys rotate --client C --key-id K [--valid-days D] --as-...
     tessera-db keys verify [--source-ip IP] [--workload W] [--capability CAP]   (as the proxy)
 
-``create`` and ``rotate`` print the raw key, alone, on stdout: the only time it is ever
-shown (the database keeps its SHA-256). Everything else goes to stderr. ``verify`` reads
-the key from stdin (never from the command line, where ``ps`` would show it), runs as the
-proxy login (``--dsn``: $TESSERA_PROXY_DSN, else the dev cluster) and exits 0 for a valid
-key, 3 for an invalid one.
+``create`` and ``rotate`` generate the key here and print it, alone, on stdout: the only
+time it is ever shown (the database is sent only its hashed form and display hint, and
+keeps its SHA-256). Everything else goes to stderr. ``verify`` reads the key from stdin
+(never from the command line, where ``ps`` would show it), hashes it before sending
+(tessera_db.keys.verify_api_key), runs as the proxy login (``--dsn``:
+$TESSERA_PROXY_DSN, else the dev cluster) and exits 0 for a valid key, 3 for an invalid
+one. No command prints or logs more of a key than its display hint, except create and
+rotate, once.
 """
 
 from __future__ import annotations

@@ -4,8 +4,12 @@
 --   * every SECURITY DEFINER function (and the invoker sweep) refuses, with 42501, a
 --     caller whose role holds no EXECUTE grant; the trigger functions are executable by
 --     no API role at all;
---   * a sponsor creates a key for own client only; the raw key verifies as the proxy,
---     never shows up in the table, and after revocation the very next verify is empty;
+--   * a sponsor registers a key (hashed form and hint only) for own client only; its
+--     hashed form verifies as the proxy, the raw key is refused (22023), no part of it is
+--     in the table, and after revocation the very next verify is empty;
+--   * the owner's key policies: in a verify's context (its hash setting) the owner sees
+--     the one key with that hash, never another, even with an operator's JWT; the
+--     key-management policies apply only for the client named by managing_client_id;
 --   * the api_keys guard refuses any change but revocation, to the owner too;
 --   * the batch state machine: illegal and post-terminal moves are 55000 for every role;
 --     the terminal transition deletes the secret; open_batch_secret refuses a terminal
@@ -14,26 +18,38 @@
 --   * the worker config follows the kill switch (pure pass-through) with a new version.
 BEGIN;
 \ir helpers/act_as.sql
-SELECT plan(63);
+SELECT plan(74);
 SELECT tests.create_fixtures();
 UPDATE tessera.workloads SET mechanic_batch_routing = true, mechanic_exact_cache = true;
 INSERT INTO tessera.workloads (client_id, workload_id, name, mechanic_exact_cache)
 VALUES (tests.client_a(), 'a0000000-0000-4000-8000-0000000000a2', 'a-second', true);
 
-CREATE TEMPORARY TABLE keys_made (api_key_id uuid, api_key text);
+-- Test keys: the raw key is made here (in a real deployment only the client ever holds
+-- it); the database is sent its hashed form and hint.
+CREATE TEMPORARY TABLE keys_made (api_key_id uuid, api_key text, hashed text);
+CREATE TEMPORARY TABLE test_keys AS
+    SELECT k.raw, 'tkh_' || pg_catalog.substr(k.raw, 4, 32) || '_'
+                  || pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(k.raw, 'UTF8')), 'hex') AS hashed,
+           'tk_…' || pg_catalog.right(k.raw, 4) AS hint, k.n
+      FROM (VALUES (1, 'tk_a000000000004000800000000000000a_' || pg_catalog.repeat('A', 39) || 'k1k1'),
+                   (2, 'tk_a000000000004000800000000000000a_' || pg_catalog.repeat('B', 39) || 'k2k2'),
+                   (3, 'tk_b000000000004000800000000000000b_' || pg_catalog.repeat('C', 39) || 'k3k3')) AS k (n, raw);
+GRANT ALL ON test_keys TO PUBLIC;
 GRANT ALL ON keys_made TO PUBLIC;
 CREATE TEMPORARY TABLE batch_made (batch_id uuid);
 GRANT ALL ON batch_made TO PUBLIC;
 
 --- EXECUTE grants: 42501 for every role without one ------------------------------------
 SELECT tests.act_as('anon');
-SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_a(), '{proxy}', 'x') $$,
-    '42501', NULL, 'anon: create_api_key is refused');
+-- The key functions' own caller check raises 42501 too: the message tells the EXECUTE
+-- refusal apart.
+SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_a(), 'tkh_x', 'tk_…xxxx', '{proxy}', 'x') $$,
+    '42501', 'permission denied for function create_api_key', 'anon: create_api_key is refused');
 SELECT throws_ok($$ SELECT tessera.revoke_api_key(tests.client_a(), gen_random_uuid()) $$,
-    '42501', NULL, 'anon: revoke_api_key is refused');
-SELECT throws_ok($$ SELECT * FROM tessera.rotate_api_key(tests.client_a(), gen_random_uuid()) $$,
-    '42501', NULL, 'anon: rotate_api_key is refused');
-SELECT throws_ok($$ SELECT * FROM tessera.verify_api_key('tk_x') $$,
+    '42501', 'permission denied for function revoke_api_key', 'anon: revoke_api_key is refused');
+SELECT throws_ok($$ SELECT * FROM tessera.rotate_api_key(tests.client_a(), gen_random_uuid(), 'tkh_x', 'tk_…xxxx') $$,
+    '42501', 'permission denied for function rotate_api_key', 'anon: rotate_api_key is refused');
+SELECT throws_ok($$ SELECT * FROM tessera.verify_api_key('tkh_x') $$,
     '42501', NULL, 'anon: verify_api_key is refused');
 SELECT throws_ok($$ SELECT tessera.flush_cache(tests.client_a()) $$,
     '42501', NULL, 'anon: flush_cache is refused');
@@ -43,7 +59,7 @@ SELECT throws_ok($$ SELECT * FROM tessera.worker_config(tests.client_a(), tests.
     '42501', NULL, 'anon: worker_config is refused');
 
 SELECT tests.act_as('sponsor_a');
-SELECT throws_ok($$ SELECT * FROM tessera.verify_api_key('tk_x') $$,
+SELECT throws_ok($$ SELECT * FROM tessera.verify_api_key('tkh_x') $$,
     '42501', NULL, 'sponsor: verify_api_key is refused');
 SELECT throws_ok($$ SELECT tessera.create_batch(tests.client_a(), tests.workload_a(), 'openai') $$,
     '42501', NULL, 'sponsor: create_batch is refused');
@@ -75,15 +91,17 @@ SELECT throws_ok($$ SELECT * FROM tessera.batch_secrets_to_reseal('k2') $$,
     '42501', NULL, 'proxy: batch_secrets_to_reseal is refused');
 SELECT throws_ok($$ SELECT tessera.reseal_batch_secret(tests.client_a(), gen_random_uuid(), gen_random_uuid(), 'k1', 'k2', '\x00'::bytea) $$,
     '42501', NULL, 'proxy: reseal_batch_secret is refused');
-SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_a(), '{proxy}', 'x') $$,
-    '42501', NULL, 'proxy: create_api_key is refused');
+SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_a(), 'tkh_x', 'tk_…xxxx', '{proxy}', 'x') $$,
+    '42501', 'permission denied for function create_api_key', 'proxy: create_api_key is refused');
+SELECT throws_ok($$ SELECT * FROM tessera.rotate_api_key(tests.client_a(), gen_random_uuid(), 'tkh_x', 'tk_…xxxx') $$,
+    '42501', 'permission denied for function rotate_api_key', 'proxy: rotate_api_key is refused');
 SELECT throws_ok($$ SELECT tessera.flush_cache(tests.client_a()) $$,
     '42501', NULL, 'proxy: flush_cache is refused');
 SELECT throws_ok($$ SELECT * FROM tessera.sweep() $$,
     '42501', NULL, 'proxy: sweep is refused');
 
 SELECT tests.act_as('tessera_settlement');
-SELECT throws_ok($$ SELECT * FROM tessera.verify_api_key('tk_x') $$,
+SELECT throws_ok($$ SELECT * FROM tessera.verify_api_key('tkh_x') $$,
     '42501', NULL, 'settlement: verify_api_key is refused');
 SELECT throws_ok($$ SELECT tessera.store_batch_secret(tests.client_a(), gen_random_uuid(), gen_random_uuid(), 'k1', '\x00'::bytea) $$,
     '42501', NULL, 'settlement: store_batch_secret is refused');
@@ -98,6 +116,7 @@ SELECT is((SELECT count(*)::int FROM pg_catalog.unnest(ARRAY['anon', 'authentica
                  pg_catalog.unnest(ARRAY['tessera_private.destroy_batch_secret()',
                                          'tessera_private.worker_config_changed()',
                                          'tessera_private.guard_api_key_update()',
+                                         'tessera_private.notify_api_key_change()',
                                          'tessera_private.guard_batch_transition()',
                                          'tessera_private.record_api_key_failure(inet, text, text, uuid, uuid)']) AS f(fn)
             WHERE pg_catalog.has_function_privilege(r.role, f.fn, 'EXECUTE')), 0,
@@ -112,14 +131,30 @@ SELECT ok((SELECT bool_and(p.prosecdef AND p.proconfig @> ARRAY['search_path=pg_
 
 --- API keys ----------------------------------------------------------------------------
 SELECT tests.act_as('sponsor_a');
-SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_b(), '{proxy}', 'x') $$,
+SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_b(), (SELECT hashed FROM test_keys WHERE n = 3),
+                                                         'tk_…k3k3', '{proxy}', 'x') $$,
     '42501', 'not permitted to create API keys for client b0000000-0000-4000-8000-00000000000b',
     'sponsor of A: a key for client B is refused');
-SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_a(), '{proxy,root}', 'x') $$,
+SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_a(), (SELECT hashed FROM test_keys WHERE n = 1),
+                                                         'tk_…k1k1', '{proxy,root}', 'x') $$,
     '23514', NULL, 'sponsor of A: an unknown capability is refused');
-INSERT INTO keys_made SELECT api_key_id, api_key FROM tessera.create_api_key(tests.client_a(), '{cache,proxy}', 'main');
-SELECT matches((SELECT api_key FROM keys_made), '^tk_a000000000004000800000000000000a_[A-Za-z0-9_-]{43}$',
-    'sponsor of A: the raw key is returned once, with the client prefix');
+SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_a(), (SELECT raw FROM test_keys WHERE n = 1),
+                                                         'tk_…k1k1', '{proxy}', 'x') $$,
+    '22023', 'the key must be sent in its hashed form tkh_<client hex>_<sha256 hex>, never raw',
+    'sponsor of A: a raw key is refused, and the error does not echo it');
+SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_a(), (SELECT hashed FROM test_keys WHERE n = 3),
+                                                         'tk_…k3k3', '{proxy}', 'x') $$,
+    '22023', NULL, 'sponsor of A: a key naming another client is refused');
+SELECT throws_ok($$ SELECT * FROM tessera.create_api_key(tests.client_a(), (SELECT hashed FROM test_keys WHERE n = 1),
+                                                         'tk_k1k1', '{proxy}', 'x') $$,
+    '23514', NULL, 'sponsor of A: a malformed display hint is refused (api_keys_display_hint_format)');
+INSERT INTO keys_made
+SELECT c.api_key_id, t.raw, t.hashed
+  FROM test_keys AS t,
+       tessera.create_api_key(tests.client_a(), t.hashed, t.hint, '{cache,proxy}', 'main') AS c
+ WHERE t.n = 1;
+SELECT is((SELECT display_hint FROM tessera.api_keys), 'tk_…k1k1',
+    'sponsor of A: the key is registered with the hint the client sent');
 SELECT throws_ok($$ SELECT key_sha256 FROM tessera.api_keys $$,
     '42501', NULL, 'sponsor of A: the key hash column is not readable');
 SELECT is((SELECT count(*)::int FROM tessera.api_keys), 1, 'sponsor of A: sees the key''s metadata');
@@ -134,23 +169,56 @@ SELECT throws_ok($$ UPDATE tessera.api_keys SET capabilities = '{batch,cache,pro
 SELECT throws_ok($$ UPDATE tessera.api_keys SET client_id = tests.client_b() $$,
     '42501', NULL, 'superuser: moving a key to another client is refused by the guard');
 
+-- A second key of A and one of B, registered directly (as the superuser) for the
+-- owner-policy checks below.
+INSERT INTO tessera.api_keys (client_id, key_sha256, display_hint, name, capabilities, created_by)
+SELECT pg_catalog.substr(t.hashed, 5, 32)::uuid, pg_catalog.decode(pg_catalog.substr(t.hashed, 38), 'hex'), t.hint,
+       'other', '{proxy}', 'pgtap'
+  FROM test_keys AS t WHERE t.n IN (2, 3);
+
 SELECT tests.act_as('tessera_proxy');
-SELECT is((SELECT client_id FROM tessera.verify_api_key((SELECT api_key FROM keys_made), '10.1.1.1')),
-    tests.client_a(), 'proxy: the raw key verifies to client A');
-SELECT is((SELECT capabilities FROM tessera.verify_api_key((SELECT api_key FROM keys_made))),
+SELECT is((SELECT client_id FROM tessera.verify_api_key((SELECT hashed FROM keys_made), '10.1.1.1')),
+    tests.client_a(), 'proxy: the hashed form verifies to client A');
+SELECT is((SELECT capabilities FROM tessera.verify_api_key((SELECT hashed FROM keys_made))),
     '{cache,proxy}'::text[], 'proxy: with its capabilities');
-SELECT is_empty($$ SELECT * FROM tessera.verify_api_key((SELECT api_key FROM keys_made), NULL, tests.workload_b()) $$,
+SELECT is_empty($$ SELECT * FROM tessera.verify_api_key((SELECT hashed FROM keys_made), NULL, tests.workload_b()) $$,
     'proxy: the key does not reach a workload of client B');
+SELECT throws_ok($$ SELECT * FROM tessera.verify_api_key((SELECT api_key FROM keys_made), '10.1.1.9') $$,
+    '22023', 'verify_api_key accepts only the hashed form of a key (tkh_<client hex>_<sha256 hex>), never the raw key',
+    'proxy: the raw key is refused, and the error does not echo it');
+SELECT throws_ok($$ SELECT * FROM tessera.verify_api_key('tk_a000000000004000800000000000000a_AAAA', '10.1.1.9') $$,
+    '22023', NULL, 'proxy: anything shaped like the start of a raw key is refused too');
+
+--- The owner's policies on api_keys: each definer context sees only its own rows ------
+-- verify's context (the hash setting), with an operator's JWT in the session: the one key.
+SELECT tests.act_as('tessera_owner', 'ops@tessera.example');
+DO $$ BEGIN PERFORM set_config('tessera.api_key_sha256', pg_catalog.substr((SELECT hashed FROM keys_made), 38), true); END $$;
+SELECT results_eq($$ SELECT display_hint FROM tessera.api_keys $$, $$ VALUES ('tk_…k1k1') $$,
+    'owner in a verify of key A (operator JWT present): sees key A and no other key');
+DO $$ BEGIN PERFORM set_config('tessera.api_key_sha256', '', true); END $$;
+SELECT is_empty($$ SELECT 1 FROM tessera.api_keys $$,
+    'owner with an operator JWT but no definer context: sees no key');
+DO $$ BEGIN PERFORM set_config('tessera.managing_client_id', tests.client_a()::text, true); END $$;
+SELECT is((SELECT pg_catalog.array_agg(display_hint ORDER BY display_hint) FROM tessera.api_keys),
+    ARRAY['tk_…k1k1', 'tk_…k2k2'],
+    'owner managing client A for an operator: A''s keys, none of B''s');
+SELECT tests.act_as('tessera_owner', 'sponsor-b@tenant-b.example');
+DO $$ BEGIN PERFORM set_config('tessera.managing_client_id', tests.client_a()::text, true); END $$;
+SELECT is_empty($$ SELECT 1 FROM tessera.api_keys $$,
+    'owner managing client A for B''s sponsor: nothing (the caller check still applies)');
+DO $$ BEGIN PERFORM set_config('tessera.managing_client_id', '', true); END $$;
 
 SELECT tests.act_as('sponsor_a');
 SELECT lives_ok($$ SELECT tessera.revoke_api_key(tests.client_a(), (SELECT api_key_id FROM keys_made), 'test') $$,
     'sponsor of A: revokes the key');
 SELECT tests.act_as('tessera_proxy');
-SELECT is_empty($$ SELECT * FROM tessera.verify_api_key((SELECT api_key FROM keys_made), '10.1.1.1') $$,
+SELECT is_empty($$ SELECT * FROM tessera.verify_api_key((SELECT hashed FROM keys_made), '10.1.1.1') $$,
     'proxy: the revoked key fails on the very next call');
 SELECT tests.clear_identity();
 SELECT is((SELECT reason FROM tessera.api_key_failures WHERE source = '10.1.1.1'), 'revoked',
     'the failure is recorded with its reason and source');
+SELECT is((SELECT count(*)::int FROM tessera.api_key_failures WHERE source = '10.1.1.9'), 0,
+    'the refused raw keys wrote no failure row (nothing partial is written)');
 SELECT throws_ok($$ UPDATE tessera.api_keys SET revoked_at = NULL, revoked_by = NULL, revoke_reason = NULL $$,
     '42501', NULL, 'superuser: un-revoking a key is refused by the guard');
 
