@@ -72,6 +72,7 @@ SET ROLE tessera_owner;
 \ir schema/70_balance_transactions.sql
 \ir functions/tessera_private.request_cost.sql
 \ir functions/tessera_private.write_dead_letters.sql
+\ir functions/tessera_private.request_field_problems.sql
 \ir functions/tessera_private.ingest_requests.sql
 \ir functions/tessera.record_request.sql
 \ir functions/tessera.record_requests.sql

@@ -4,7 +4,9 @@
     .venv/bin/python bench/ingest_bench.py --durable       # fsync and synchronous_commit on
 
 Four statements, each timed with pgbench (C client, prepared statements, 2 threads) at 1
-and 8 writers, interleaved, best of ``--rounds``:
+and 8 writers, interleaved, best of ``--rounds`` (and two more baselines that also claim
+the idempotency key, shown without a target; and the single-call pair again with
+Python clients):
 
     single            SELECT FROM tessera.record_request(...)               tessera_proxy
     single INSERT     INSERT of the same row straight into
@@ -99,17 +101,34 @@ BATCHED_INSERT = PREFIX + (
     f" SELECT {CLIENT_I}, {WORKLOAD_I}, 'r' || :r || '-' || i, now(), {_VALUES}"
     f" FROM generate_series(1, {BATCH}) AS i;")
 
+# The same rows and their idempotency keys (tessera.savings_request_keys), in one
+# statement: the ledger's guarantees plus the one record_request adds (exactly once per
+# request_id). Not a target's baseline: it shows what the key itself costs.
+_KEY_SINGLE = (f"WITH key AS (INSERT INTO tessera.savings_request_keys (client_id, request_id, occurred_at)"
+               f" VALUES ({CLIENT_K}, 'r' || :r, now())) ")
+_KEY_BATCHED = (f"WITH key AS (INSERT INTO tessera.savings_request_keys (client_id, request_id, occurred_at)"
+                f" SELECT {CLIENT_I}, 'r' || :r || '-' || i, now() FROM generate_series(1, {BATCH}) AS i) ")
+SINGLE_INSERT_KEY = SINGLE_INSERT.replace("INSERT INTO tessera.optimize_savings", _KEY_SINGLE + "INSERT INTO tessera.optimize_savings", 1)
+BATCHED_INSERT_KEYS = BATCHED_INSERT.replace("INSERT INTO tessera.optimize_savings", _KEY_BATCHED + "INSERT INTO tessera.optimize_savings", 1)
+
 # name -> (script, rows per transaction, writer)
 MEASURES = {
     "single": (SINGLE, 1, "proxy"),
     "single INSERT": (SINGLE_INSERT, 1, "owner"),
+    "single INSERT + key": (SINGLE_INSERT_KEY, 1, "owner"),
     "batched": (BATCHED, BATCH, "proxy"),
     "batched INSERT": (BATCHED_INSERT, BATCH, "owner"),
+    "batched INSERT + keys": (BATCHED_INSERT_KEYS, BATCH, "owner"),
 }
 TARGETS = (
     ("batched / single", "batched", "single", 4.0),
     ("batched / batched INSERT", "batched", "batched INSERT", 0.5),
     ("single / single INSERT", "single", "single INSERT", 0.5),
+)
+# Shown beside the targets: against baselines that also claim the idempotency key.
+INFORMATIVE = (
+    ("batched / batched INSERT + keys", "batched", "batched INSERT + keys"),
+    ("single / single INSERT + key", "single", "single INSERT + key"),
 )
 
 
@@ -138,6 +157,48 @@ def pgbench(cluster, db: str, measure: str, writers: int, seconds: float) -> flo
     else:
         dsn, options = cluster.dsn(dbname=db), owner_options()
     return rows * audit_bench.pgbench(dsn, script, writers, seconds, act_as_service_role=False, options=options)
+
+
+PY_SINGLE = ("SELECT 1 FROM tessera.record_request(%s, %s, %s, now(), 'openai', 'big-model', 'openai', 'small-model',"
+             " 120, p_output_tokens => 40, p_mechanics => ARRAY['auto_route'], p_finish_reason => 'stop',"
+             " p_feature_tag => 'bench')")
+PY_INSERT = (f"INSERT INTO tessera.optimize_savings ({_COLUMNS}) VALUES (%s, %s, %s, now(), {_VALUES})")
+
+
+def python_rate(cluster, db: str, measure: str, writers: int, seconds: float) -> float:
+    """Rows per second of the single-call pair with Python clients (psycopg, autocommit)."""
+    statement, dsn, options = ((PY_SINGLE, cluster.dsn("tessera_proxy", db), "") if measure == "single"
+                               else (PY_INSERT, cluster.dsn(dbname=db), owner_options()))
+    barrier = threading.Barrier(writers + 1)
+    counts = [0] * writers
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def work(w: int) -> None:
+        try:
+            with psycopg.connect(dsn, autocommit=True, options=options) as conn:
+                k = w % CLIENTS
+                barrier.wait()
+                while not stop.is_set():
+                    conn.execute(statement, (readings_bench.client_id(k), readings_bench.workload_id(k),
+                                             f"py-{measure[:6]}-{w}-{counts[w]}-{time.time_ns()}"))
+                    counts[w] += 1
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return sum(counts) / (time.perf_counter() - t0)
 
 
 class WaitSampler(threading.Thread):
@@ -184,8 +245,8 @@ def fresh_database(cluster, name: str) -> str:
     return name
 
 
-def report(figures: dict[int, dict[str, float]], locks: list[tuple[float, int, WaitSampler]], seconds: float,
-           rounds: int, durable: bool, note: str) -> str:
+def report(figures: dict[int, dict[str, float]], python: dict[int, dict[str, float]],
+           locks: list[tuple[float, int, WaitSampler]], seconds: float, rounds: int, durable: bool, note: str) -> str:
     writers = sorted(figures)
     lines = [
         "## The proxy's write path: one request, batches, baselines (issue 12)",
@@ -218,6 +279,18 @@ def report(figures: dict[int, dict[str, float]], locks: list[tuple[float, int, W
         wanted = f">= {target:g}x" if target > 1 else f">= {target:.0%}"
         met = ratios[-1] >= target if label == "batched / single" else all(r >= target for r in ratios)
         lines.append(f"| {label} ({wanted}) | " + " | ".join(shown) + f" | {'yes' if met else 'NO'} |")
+    for label, top, bottom in INFORMATIVE:
+        ratios = [figures[w][top] / figures[w][bottom] for w in writers]
+        lines.append(f"| {label} (no target) | " + " | ".join(f"{r:.0%}" for r in ratios) + " | |")
+    if python:
+        lines += ["", "The single-call pair again with Python clients (psycopg, one autocommit statement per row, as"
+                  " a proxy written in Python sends them; the money-ledger section's method):", "",
+                  "| measure (rows/s) | " + " | ".join(f"{w} writer{'s' if w > 1 else ''}" for w in writers) + " |",
+                  "| --- |" + " ---: |" * len(writers)]
+        for name in ("single", "single INSERT"):
+            lines.append(f"| {name} | " + " | ".join(f"{python[w][name]:,.0f}" for w in writers) + " |")
+        lines.append("| single / single INSERT | " + " | ".join(
+            f"{python[w]['single'] / python[w]['single INSERT']:.0%}" for w in writers) + " |")
     if locks:
         lines += ["", f"Lock waits while `record_requests` runs (samples every 5 ms of the writers' pg_stat_activity"
                   " rows; share of busy-writer samples):", "",
@@ -246,6 +319,7 @@ def main() -> None:
     writers = tuple(int(w) for w in args.writers.split(","))
     cluster = temporary_cluster("tessera-ingest-bench-", fast=not args.durable)
     figures: dict[int, dict[str, float]] = {}
+    python: dict[int, dict[str, float]] = {}
     locks = []
     try:
         cluster.start()
@@ -259,13 +333,19 @@ def main() -> None:
                     best[name] = max(best.get(name, 0.0), pgbench(cluster, db, name, w, args.seconds))
             figures[w] = best
             print(f"{w} writers: " + "  ".join(f"{n} {v:,.0f}" for n, v in best.items()), flush=True)
+            py: dict[str, float] = {}
+            for _ in range(args.rounds):
+                for name in ("single", "single INSERT"):
+                    py[name] = max(py.get(name, 0.0), python_rate(cluster, db, name, w, args.seconds))
+            python[w] = py
+            print(f"{w} writers, Python clients: " + "  ".join(f"{n} {v:,.0f}" for n, v in py.items()), flush=True)
         for w in (int(x) for x in args.lock_writers.split(",") if x):
             locks.append(lock_waits(cluster, db, w, args.seconds))
             print(f"lock waits, {w} writers: {locks[-1][2].waits.most_common(5)} of {locks[-1][2].busy} busy",
                   flush=True)
     finally:
         cluster.destroy()
-    body = report(figures, locks, args.seconds, args.rounds, args.durable, args.note)
+    body = report(figures, python, locks, args.seconds, args.rounds, args.durable, args.note)
     section = "ingest-durable" if args.durable else "ingest"
     if args.no_write:
         print(body)

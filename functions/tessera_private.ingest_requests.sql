@@ -179,46 +179,7 @@ BEGIN
                           OR (t.finish IS NULL AND t.j->'finish_reason' <> 'null'::jsonb)
                           OR (t.ftag IS NULL AND t.j->'feature_tag' <> 'null'::jsonb)
                           OR (t.ctag IS NULL AND t.j->'customer_tag' <> 'null'::jsonb) THEN
-                            ARRAY['22P02', NULL, NULL, 'invalid request field(s): ' || (
-                                SELECT pg_catalog.string_agg(f.key || ' must be ' || CASE s.kind
-                                           WHEN 'uuid' THEN 'a uuid string' WHEN 'text' THEN 'a string'
-                                           WHEN 'time' THEN 'an ISO 8601 timestamp string with a UTC offset'
-                                           WHEN 'count' THEN 'an integer' WHEN 'bool' THEN 'true or false'
-                                           ELSE 'an array of mechanic names' END, '; ' ORDER BY f.key)
-                                  FROM pg_catalog.jsonb_each(t.j) AS f
-                                  JOIN (VALUES
-                                ('client_id', 'uuid'),
-                                ('workload_id', 'uuid'),
-                                ('request_id', 'text'),
-                                ('occurred_at', 'time'),
-                                ('requested_provider', 'text'),
-                                ('requested_model', 'text'),
-                                ('routed_provider', 'text'),
-                                ('routed_model', 'text'),
-                                ('uncached_input_tokens', 'count'),
-                                ('cache_read_input_tokens', 'count'),
-                                ('cache_write_5m_input_tokens', 'count'),
-                                ('cache_write_1h_input_tokens', 'count'),
-                                ('output_tokens', 'count'),
-                                ('reasoning_tokens', 'count'),
-                                ('reported_input_tokens', 'count'),
-                                ('reported_output_tokens', 'count'),
-                                ('batch', 'bool'),
-                                ('mechanics', 'names'),
-                                ('finish_reason', 'text'),
-                                ('feature_tag', 'text'),
-                                ('customer_tag', 'text')
-                                  ) AS s(key, kind) ON s.key = f.key
-                                 WHERE f.value <> 'null'::jsonb
-                                   AND NOT CASE s.kind
-                                       WHEN 'uuid' THEN pg_catalog.jsonb_typeof(f.value) = 'string' AND f.value #>> '{}' ~ uuid_re
-                                       WHEN 'text' THEN pg_catalog.jsonb_typeof(f.value) = 'string'
-                                       WHEN 'time' THEN pg_catalog.jsonb_typeof(f.value) = 'string' AND f.value #>> '{}' ~ ts_re
-                                       WHEN 'count' THEN pg_catalog.jsonb_typeof(f.value) = 'number' AND f.value::text ~ count_re
-                                       WHEN 'bool' THEN pg_catalog.jsonb_typeof(f.value) = 'boolean'
-                                       ELSE pg_catalog.jsonb_typeof(f.value) = 'array'
-                                            AND NOT pg_catalog.jsonb_path_exists(f.value, '$[*] ? (@.type() != "string" && @.type() != "null")')
-                                   END)]
+                            ARRAY['22P02', NULL, NULL, 'invalid request field(s): ' || tessera_private.request_field_problems(t.j)]
                         WHEN t.cid IS NULL OR t.wid IS NULL OR t.rid IS NULL OR t.at IS NULL OR t.req_provider IS NULL
                              OR t.req_model IS NULL OR t.rte_provider IS NULL OR t.rte_model IS NULL OR t.uncached IS NULL THEN
                             ARRAY['22004', NULL, NULL,
