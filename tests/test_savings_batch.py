@@ -270,8 +270,11 @@ def test_an_element_reads_only_its_own_clients_rows(proxy, postgresql):
     """B's request_id under A's client_id is a new request of A, never B's row; A's
     element naming B's workload is refused."""
     [b] = record_many(proxy, [_req("shared-id", client=B, tokens=TokenBuckets(uncached_input_tokens=10))])
-    out = record_many(proxy, [_req("shared-id"), {**_req("foreign"), "workload_id": str(WL[B])}])
-    assert [(o.outcome, o.sqlstate) for o in out] == [("recorded", None), ("rejected", "23503")]
+    # B is in the batch too, so the owner's policies admit B's rows: only the
+    # per-element keying keeps A's element from B's key and workload.
+    out = record_many(proxy, [_req("shared-id"), {**_req("foreign"), "workload_id": str(WL[B])},
+                              _req("b-2", client=B)])
+    assert [(o.outcome, o.sqlstate) for o in out] == [("recorded", None), ("rejected", "23503"), ("recorded", None)]
     assert out[0].original_cost_usd == D("0.006") != b.original_cost_usd
 
 
