@@ -26,7 +26,8 @@ only its section changes). Sections:
 - `audit` (issue 5): `bench/audit_bench.py`
 - `write-costs` (issues 4 and 5, the missed write targets): `bench/write_costs.py`
 - `proxy-reads` (issue 12, the proxy's per-request reads): `bench/proxy_reads.py`
-- `ingest`, `ingest-durable` (issue 12, the proxy's writes: single and batched): `bench/ingest_bench.py`
+- `ingest`, `ingest-durable`, `ingest-ablation` (issue 12, the proxy's writes: single and batched):
+  `bench/ingest_bench.py`; `ingest-reading` is the hand-written reading of them
 """
 
 
