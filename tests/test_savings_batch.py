@@ -297,3 +297,25 @@ def test_a_concurrent_writer_of_the_same_request_makes_the_other_a_replay(postgr
     finally:
         first.close()
         second.close()
+
+
+def test_the_replay_command_reports_each_request(proxy, postgresql, app_dsn):
+    from click.testing import CliRunner
+
+    from tessera_db.cli import main
+
+    record_many(proxy, [_req("cli-stays", mechanics=("teleport",)), _req("cli-waits", routed=("anthropic", "later"))])
+    postgresql.execute("SET ROLE service_role")
+    postgresql.execute("SELECT tessera.publish_price('anthropic', 'later', 0.000001, 0.000002,"
+                       " p_effective_from => %s)", (NOW - dt.timedelta(days=1),))
+    postgresql.execute("RESET ROLE")
+    postgresql.commit()
+    result = CliRunner().invoke(main, ["savings", "replay-rejected", "--dsn", app_dsn, "--client", str(A)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"still rejected: client {A} request cli-stays: unknown mechanic(s): teleport; known: auto_route,"
+        " batch_routing, exact_cache, history_pruning, json_schema_enforcement, prompt_cache_header,"
+        " semantic_cache [23514]",
+        "tried 2: 1 recorded, 0 already recorded, 1 still rejected"]
+    refused = CliRunner().invoke(main, ["savings", "replay-rejected", "--dsn", app_dsn, "--client", "acme"])
+    assert refused.exit_code == 2 and "not a client id (uuid): 'acme'" in refused.output
