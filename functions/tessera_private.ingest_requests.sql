@@ -149,7 +149,8 @@ BEGIN
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'customer_tag') = 'string' THEN x.j->>'customer_tag' END AS ctag
               FROM elems AS x
         ),
-        -- Rules 1-3, before the replay check (without them there is no key to look up).
+        -- Rules 1-3, before the replay check (without them there is no key to look up),
+        -- and the lookups.
         -- The messages' details are computed only for an element that fails.
         shaped AS MATERIALIZED (
             SELECT t.*,
@@ -197,21 +198,16 @@ BEGIN
                    CASE WHEN t.mech_raw IS NULL OR pg_catalog.cardinality(t.mech_raw) = 0 THEN '{}'::text[]
                         ELSE ARRAY(SELECT k FROM pg_catalog.unnest(known) AS k WHERE k = ANY (t.mech_raw)) END AS mech,
                    CASE WHEN t.ftag IS NOT NULL THEN tessera_private.tag_pii_kind(t.ftag) END AS ftag_pii,
-                   CASE WHEN t.ctag IS NOT NULL THEN tessera_private.tag_pii_kind(t.ctag) END AS ctag_pii
-              FROM typed AS t
-        ),
-        -- What an element needs from the tables: its key (replay?), its workload's
-        -- opt-ins (NULL: no such workload of this client) and the two snapshots in force
-        -- at occurred_at. Each is one index probe per element (a correlated subquery):
-        -- a join would let the planner, which expects 100 elements from any JSON array,
-        -- hash a whole table instead.
-        looked AS MATERIALIZED (
-            SELECT s.*,
-                   CASE WHEN s.pre IS NULL THEN
-                       (SELECT k.occurred_at FROM tessera.savings_request_keys AS k
-                         WHERE k.client_id = s.cid AND k.request_id = s.rid) END AS key_at,
-                   CASE WHEN s.pre IS NULL THEN
-                       (SELECT pg_catalog.array_remove(ARRAY[
+                   CASE WHEN t.ctag IS NOT NULL THEN tessera_private.tag_pii_kind(t.ctag) END AS ctag_pii,
+                   -- What the element needs from the tables: its key (replay?), its
+                   -- workload's opt-ins (NULL: no such workload of this client) and the two
+                   -- snapshots in force at occurred_at. Each is one index probe per element
+                   -- (a correlated subquery): a join would let the planner, which expects 100
+                   -- elements from any JSON array, hash a whole table instead. An element
+                   -- without the fields to look up finds nothing.
+                   (SELECT k.occurred_at FROM tessera.savings_request_keys AS k
+                         WHERE k.client_id = t.cid AND k.request_id = t.rid) AS key_at,
+                   (SELECT pg_catalog.array_remove(ARRAY[
                                    CASE WHEN w.mechanic_auto_route THEN 'auto_route' END,
                                    CASE WHEN w.mechanic_batch_routing THEN 'batch_routing' END,
                                    CASE WHEN w.mechanic_exact_cache THEN 'exact_cache' END,
@@ -220,20 +216,17 @@ BEGIN
                                    CASE WHEN w.mechanic_prompt_cache_header THEN 'prompt_cache_header' END,
                                    CASE WHEN w.mechanic_semantic_cache THEN 'semantic_cache' END], NULL)
                           FROM tessera.workloads AS w
-                         WHERE w.client_id = s.cid AND w.workload_id = s.wid) END AS opted_in,
-                   CASE WHEN s.pre IS NULL THEN
-                       (SELECT p FROM tessera.pricing_catalog AS p
-                         WHERE p.provider = s.req_provider AND p.model = s.req_model AND p.effective_from <= s.at
-                           AND (p.effective_to IS NULL OR s.at < p.effective_to)
-                         ORDER BY p.effective_from DESC LIMIT 1) END AS req,
-                   CASE WHEN s.pre IS NULL THEN
-                       (SELECT p FROM tessera.pricing_catalog AS p
-                         WHERE p.provider = s.rte_provider AND p.model = s.rte_model AND p.effective_from <= s.at
-                           AND (p.effective_to IS NULL OR s.at < p.effective_to)
-                         ORDER BY p.effective_from DESC LIMIT 1) END AS rte
-              FROM shaped AS s
+                         WHERE w.client_id = t.cid AND w.workload_id = t.wid) AS opted_in,
+                   (SELECT p FROM tessera.pricing_catalog AS p
+                         WHERE p.provider = t.req_provider AND p.model = t.req_model AND p.effective_from <= t.at
+                           AND (p.effective_to IS NULL OR t.at < p.effective_to)
+                         ORDER BY p.effective_from DESC LIMIT 1) AS req,
+                   (SELECT p FROM tessera.pricing_catalog AS p
+                         WHERE p.provider = t.rte_provider AND p.model = t.rte_model AND p.effective_from <= t.at
+                           AND (p.effective_to IS NULL OR t.at < p.effective_to)
+                         ORDER BY p.effective_from DESC LIMIT 1) AS rte
+              FROM typed AS t
         ),
-        -- Rules 4-11.
         -- Rules 4-11.
         checked AS MATERIALIZED (
             SELECT l.*, (l.req).pricing_snapshot_id AS req_sid, (l.rte).pricing_snapshot_id AS rte_sid,
@@ -278,45 +271,43 @@ BEGIN
                         WHEN 'batch_routing' = ANY (l.mech) AND NOT l.batch THEN
                             ARRAY['23514', NULL, 'optimize_savings',
                                   'batch_routing fired but the request was not priced as a batch (p_batch is false)']
-                        -- The table's CHECKs, in the order they are declared.
+                        -- The table's CHECKs, in the order they are declared (PostgreSQL's wording).
                         WHEN NOT pg_catalog.char_length(l.rid) BETWEEN 1 AND 200 THEN
-                            ARRAY['23514', 'optimize_savings_request_id_length', 'optimize_savings', NULL]
+                            ARRAY['23514', 'optimize_savings_request_id_length', 'optimize_savings',
+                                  'new row for relation "optimize_savings" violates check constraint "optimize_savings_request_id_length"']
                         WHEN NOT (pg_catalog.char_length(l.req_provider) BETWEEN 1 AND 100
                                   AND pg_catalog.char_length(l.req_model) BETWEEN 1 AND 200
                                   AND pg_catalog.char_length(l.rte_provider) BETWEEN 1 AND 100
                                   AND pg_catalog.char_length(l.rte_model) BETWEEN 1 AND 200) THEN
-                            ARRAY['23514', 'optimize_savings_models_length', 'optimize_savings', NULL]
+                            ARRAY['23514', 'optimize_savings_models_length', 'optimize_savings',
+                                  'new row for relation "optimize_savings" violates check constraint "optimize_savings_models_length"']
                         WHEN NOT (l.uncached >= 0 AND l.cache_read >= 0 AND l.cache_5m >= 0 AND l.cache_1h >= 0
                                   AND l.output >= 0 AND COALESCE(l.reasoning, 0) >= 0) THEN
-                            ARRAY['23514', 'optimize_savings_tokens_non_negative', 'optimize_savings', NULL]
+                            ARRAY['23514', 'optimize_savings_tokens_non_negative', 'optimize_savings',
+                                  'new row for relation "optimize_savings" violates check constraint "optimize_savings_tokens_non_negative"']
                         WHEN l.rep_in IS NOT NULL AND l.rep_in <> l.uncached + l.cache_read + l.cache_5m + l.cache_1h THEN
-                            ARRAY['23514', 'optimize_savings_input_total_matches', 'optimize_savings', NULL]
+                            ARRAY['23514', 'optimize_savings_input_total_matches', 'optimize_savings',
+                                  'new row for relation "optimize_savings" violates check constraint "optimize_savings_input_total_matches"']
                         WHEN l.rep_out IS NOT NULL AND l.rep_out <> l.output + COALESCE(l.reasoning, 0) THEN
-                            ARRAY['23514', 'optimize_savings_output_total_matches', 'optimize_savings', NULL]
+                            ARRAY['23514', 'optimize_savings_output_total_matches', 'optimize_savings',
+                                  'new row for relation "optimize_savings" violates check constraint "optimize_savings_output_total_matches"']
                         WHEN NOT COALESCE(pg_catalog.char_length(l.finish) BETWEEN 1 AND 64, true) THEN
-                            ARRAY['23514', 'optimize_savings_finish_reason_length', 'optimize_savings', NULL]
+                            ARRAY['23514', 'optimize_savings_finish_reason_length', 'optimize_savings',
+                                  'new row for relation "optimize_savings" violates check constraint "optimize_savings_finish_reason_length"']
                         WHEN NOT COALESCE(pg_catalog.char_length(l.ftag) BETWEEN 1 AND 100, true) THEN
-                            ARRAY['23514', 'optimize_savings_feature_tag_length', 'optimize_savings', NULL]
+                            ARRAY['23514', 'optimize_savings_feature_tag_length', 'optimize_savings',
+                                  'new row for relation "optimize_savings" violates check constraint "optimize_savings_feature_tag_length"']
                         WHEN NOT COALESCE(pg_catalog.char_length(l.ctag) BETWEEN 1 AND 100, true) THEN
-                            ARRAY['23514', 'optimize_savings_customer_tag_length', 'optimize_savings', NULL]
-                   END AS post0
-              FROM looked AS l
-        ),
-        -- (A mirrored CHECK's message is PostgreSQL's own wording.)
-        judged AS MATERIALIZED (
-            SELECT c.*,
-                   CASE WHEN c.post0 IS NOT NULL AND c.post0[4] IS NULL THEN
-                            ARRAY[c.post0[1], c.post0[2], c.post0[3],
-                                  pg_catalog.format('new row for relation "optimize_savings" violates check constraint "%s"',
-                                                    c.post0[2])]
-                        ELSE c.post0 END AS post
-              FROM checked AS c
+                            ARRAY['23514', 'optimize_savings_customer_tag_length', 'optimize_savings',
+                                  'new row for relation "optimize_savings" violates check constraint "optimize_savings_customer_tag_length"']
+                   END AS post
+              FROM shaped AS l
         ),
         -- The first valid occurrence of each new key claims it (a concurrent claimer is
         -- waited for; if it commits, this element is a replay).
         firsts AS (
             SELECT DISTINCT ON (c.cid, c.rid) c.*
-              FROM judged AS c
+              FROM checked AS c
              WHERE c.pre IS NULL AND c.key_at IS NULL AND c.post IS NULL
              ORDER BY c.cid, c.rid, c.ord
         ),
@@ -378,7 +369,7 @@ BEGIN
                COALESCE(o.actual_cost_usd, i.actual_cost_usd) AS actual_cost_usd,
                COALESCE(o.savings_usd, i.savings_usd) AS savings_usd,
                COALESCE(o.mechanics, i.mechanics) AS mechanics
-          FROM judged AS c
+          FROM checked AS c
           LEFT JOIN firsts AS f ON f.cid = c.cid AND f.rid = c.rid
           LEFT JOIN inserted AS i ON i.client_id = c.cid AND i.request_id = c.rid
           -- A replay's original: one probe of one partition (LIMIT keeps it a per-element
@@ -387,7 +378,7 @@ BEGIN
               SELECT o.occurred_at, o.recorded_at, o.requested_snapshot_id, o.routed_snapshot_id,
                      o.original_cost_usd, o.actual_cost_usd, o.savings_usd, o.mechanics
                 FROM tessera.optimize_savings AS o
-               WHERE c.key_at IS NOT NULL AND o.client_id = c.cid AND o.request_id = c.rid
+               WHERE c.pre IS NULL AND c.key_at IS NOT NULL AND o.client_id = c.cid AND o.request_id = c.rid
                  AND o.occurred_at = c.key_at
                LIMIT 1) AS o ON true
          ORDER BY c.ord
