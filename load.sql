@@ -71,6 +71,7 @@ SET ROLE tessera_owner;
 \ir schema/62_savings_dead_letters.sql
 \ir schema/70_balance_transactions.sql
 \ir functions/tessera_private.request_cost.sql
+\ir functions/tessera_private.request_fields.sql
 \ir functions/tessera_private.write_dead_letters.sql
 \ir functions/tessera_private.request_field_problems.sql
 \ir functions/tessera_private.ingest_requests.sql

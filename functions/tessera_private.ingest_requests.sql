@@ -80,27 +80,28 @@ DECLARE
     -- order: filtering this list yields a stack already sorted and distinct.
     known CONSTANT text[] := ARRAY['auto_route', 'batch_routing', 'exact_cache', 'history_pruning',
                                    'json_schema_enforcement', 'prompt_cache_header', 'semantic_cache'];
-    uuid_re CONSTANT text := '^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$';
-    ts_re CONSTANT text := '^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?'
-                           '(Z|[+-][0-9]{2}(:?[0-9]{2}(:?[0-9]{2})?)?)$';
-    count_re CONSTANT text := '^-?[0-9]{1,18}$';
-    -- The fields an element may carry: record_request's parameters without p_.
-    fields CONSTANT text[] := ARRAY[
-        'client_id', 'workload_id', 'request_id', 'occurred_at', 'requested_provider', 'requested_model',
-        'routed_provider', 'routed_model', 'uncached_input_tokens', 'cache_read_input_tokens',
-        'cache_write_5m_input_tokens', 'cache_write_1h_input_tokens', 'output_tokens', 'reasoning_tokens',
-        'reported_input_tokens', 'reported_output_tokens', 'batch', 'mechanics', 'finish_reason',
-        'feature_tag', 'customer_tag'];
-    -- The well-formed client_id strings of the batch (rule 2 refuses the others).
-    client_ids_path CONSTANT jsonpath := '$[*].client_id ? (@.type() == "string" && @ like_regex "^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$")'::jsonpath;
+    -- The element's vocabulary and the text patterns of its uuids, timestamp and counts
+    -- (tessera_private.request_fields, the one list).
+    fields text[];
+    uuid_re text;
+    ts_re text;
+    count_re text;
     r record;
     late record;
     rejections jsonb := '[]'::jsonb;
 BEGIN
+    SELECT pg_catalog.array_agg(f.field),
+           pg_catalog.max(f.pattern) FILTER (WHERE f.field = 'client_id'),
+           pg_catalog.max(f.pattern) FILTER (WHERE f.field = 'occurred_at'),
+           pg_catalog.max(f.pattern) FILTER (WHERE f.field = 'uncached_input_tokens')
+      INTO fields, uuid_re, ts_re, count_re
+      FROM tessera_private.request_fields() AS f;
+
     -- The batch's clients, as a uuid[] literal: a JSON array of the well-formed client_id
-    -- strings, its brackets turned into braces.
+    -- strings (rule 2 refuses the others), its brackets turned into braces.
     PERFORM pg_catalog.set_config('tessera.ingest_client_ids',
-        pg_catalog.translate(pg_catalog.jsonb_path_query_array(p_requests, client_ids_path)::text, '[]', '{}'),
+        pg_catalog.translate(pg_catalog.jsonb_path_query_array(p_requests, pg_catalog.format(
+            '$[*].client_id ? (@.type() == "string" && @ like_regex "%s")', uuid_re)::jsonpath)::text, '[]', '{}'),
         true);
 
     FOR r IN
@@ -159,28 +160,8 @@ BEGIN
                    COALESCE(t.batch_in, false) AS batch,
                    CASE WHEN t.jtype IS DISTINCT FROM 'object' THEN
                             ARRAY['22023', NULL, NULL, 'each request must be a JSON object, got ' || COALESCE(t.jtype, 'nothing')]
-                        WHEN (t.cid IS NULL AND t.j->'client_id' <> 'null'::jsonb)
-                          OR (t.wid IS NULL AND t.j->'workload_id' <> 'null'::jsonb)
-                          OR (t.rid IS NULL AND t.j->'request_id' <> 'null'::jsonb)
-                          OR (t.at IS NULL AND t.j->'occurred_at' <> 'null'::jsonb)
-                          OR (t.req_provider IS NULL AND t.j->'requested_provider' <> 'null'::jsonb)
-                          OR (t.req_model IS NULL AND t.j->'requested_model' <> 'null'::jsonb)
-                          OR (t.rte_provider IS NULL AND t.j->'routed_provider' <> 'null'::jsonb)
-                          OR (t.rte_model IS NULL AND t.j->'routed_model' <> 'null'::jsonb)
-                          OR (t.uncached IS NULL AND t.j->'uncached_input_tokens' <> 'null'::jsonb)
-                          OR (t.cache_read_in IS NULL AND t.j->'cache_read_input_tokens' <> 'null'::jsonb)
-                          OR (t.cache_5m_in IS NULL AND t.j->'cache_write_5m_input_tokens' <> 'null'::jsonb)
-                          OR (t.cache_1h_in IS NULL AND t.j->'cache_write_1h_input_tokens' <> 'null'::jsonb)
-                          OR (t.output_in IS NULL AND t.j->'output_tokens' <> 'null'::jsonb)
-                          OR (t.reasoning IS NULL AND t.j->'reasoning_tokens' <> 'null'::jsonb)
-                          OR (t.rep_in IS NULL AND t.j->'reported_input_tokens' <> 'null'::jsonb)
-                          OR (t.rep_out IS NULL AND t.j->'reported_output_tokens' <> 'null'::jsonb)
-                          OR (t.batch_in IS NULL AND t.j->'batch' <> 'null'::jsonb)
-                          OR (t.mech_raw IS NULL AND t.j->'mechanics' <> 'null'::jsonb)
-                          OR (t.finish IS NULL AND t.j->'finish_reason' <> 'null'::jsonb)
-                          OR (t.ftag IS NULL AND t.j->'feature_tag' <> 'null'::jsonb)
-                          OR (t.ctag IS NULL AND t.j->'customer_tag' <> 'null'::jsonb) THEN
-                            ARRAY['22P02', NULL, NULL, 'invalid request field(s): ' || tessera_private.request_field_problems(t.j)]
+                        WHEN pg_catalog.cardinality(b.bad_fields) > 0 THEN
+                            ARRAY['22P02', NULL, NULL, 'invalid request field(s): ' || tessera_private.request_field_problems(b.bad_fields)]
                         WHEN t.cid IS NULL OR t.wid IS NULL OR t.rid IS NULL OR t.at IS NULL OR t.req_provider IS NULL
                              OR t.req_model IS NULL OR t.rte_provider IS NULL OR t.rte_model IS NULL OR t.uncached IS NULL THEN
                             ARRAY['22004', NULL, NULL,
@@ -226,6 +207,29 @@ BEGIN
                            AND (p.effective_to IS NULL OR t.at < p.effective_to)
                          ORDER BY p.effective_from DESC LIMIT 1) AS rte
               FROM typed AS t
+              -- The present, non-null fields that did not type: rule 2.
+              CROSS JOIN LATERAL (SELECT pg_catalog.array_remove(ARRAY[
+                       CASE WHEN t.cid IS NULL AND t.j->'client_id' <> 'null'::jsonb THEN 'client_id' END,
+                       CASE WHEN t.wid IS NULL AND t.j->'workload_id' <> 'null'::jsonb THEN 'workload_id' END,
+                       CASE WHEN t.rid IS NULL AND t.j->'request_id' <> 'null'::jsonb THEN 'request_id' END,
+                       CASE WHEN t.at IS NULL AND t.j->'occurred_at' <> 'null'::jsonb THEN 'occurred_at' END,
+                       CASE WHEN t.req_provider IS NULL AND t.j->'requested_provider' <> 'null'::jsonb THEN 'requested_provider' END,
+                       CASE WHEN t.req_model IS NULL AND t.j->'requested_model' <> 'null'::jsonb THEN 'requested_model' END,
+                       CASE WHEN t.rte_provider IS NULL AND t.j->'routed_provider' <> 'null'::jsonb THEN 'routed_provider' END,
+                       CASE WHEN t.rte_model IS NULL AND t.j->'routed_model' <> 'null'::jsonb THEN 'routed_model' END,
+                       CASE WHEN t.uncached IS NULL AND t.j->'uncached_input_tokens' <> 'null'::jsonb THEN 'uncached_input_tokens' END,
+                       CASE WHEN t.cache_read_in IS NULL AND t.j->'cache_read_input_tokens' <> 'null'::jsonb THEN 'cache_read_input_tokens' END,
+                       CASE WHEN t.cache_5m_in IS NULL AND t.j->'cache_write_5m_input_tokens' <> 'null'::jsonb THEN 'cache_write_5m_input_tokens' END,
+                       CASE WHEN t.cache_1h_in IS NULL AND t.j->'cache_write_1h_input_tokens' <> 'null'::jsonb THEN 'cache_write_1h_input_tokens' END,
+                       CASE WHEN t.output_in IS NULL AND t.j->'output_tokens' <> 'null'::jsonb THEN 'output_tokens' END,
+                       CASE WHEN t.reasoning IS NULL AND t.j->'reasoning_tokens' <> 'null'::jsonb THEN 'reasoning_tokens' END,
+                       CASE WHEN t.rep_in IS NULL AND t.j->'reported_input_tokens' <> 'null'::jsonb THEN 'reported_input_tokens' END,
+                       CASE WHEN t.rep_out IS NULL AND t.j->'reported_output_tokens' <> 'null'::jsonb THEN 'reported_output_tokens' END,
+                       CASE WHEN t.batch_in IS NULL AND t.j->'batch' <> 'null'::jsonb THEN 'batch' END,
+                       CASE WHEN t.mech_raw IS NULL AND t.j->'mechanics' <> 'null'::jsonb THEN 'mechanics' END,
+                       CASE WHEN t.finish IS NULL AND t.j->'finish_reason' <> 'null'::jsonb THEN 'finish_reason' END,
+                       CASE WHEN t.ftag IS NULL AND t.j->'feature_tag' <> 'null'::jsonb THEN 'feature_tag' END,
+                       CASE WHEN t.ctag IS NULL AND t.j->'customer_tag' <> 'null'::jsonb THEN 'customer_tag' END], NULL) AS bad_fields) AS b
         ),
         -- Rules 4-11.
         checked AS MATERIALIZED (

@@ -22,17 +22,16 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 #variable_conflict use_column
 DECLARE
-    fields CONSTANT text[] := ARRAY[
-        'client_id', 'workload_id', 'request_id', 'occurred_at', 'requested_provider', 'requested_model',
-        'routed_provider', 'routed_model', 'uncached_input_tokens', 'cache_read_input_tokens',
-        'cache_write_5m_input_tokens', 'cache_write_1h_input_tokens', 'output_tokens', 'reasoning_tokens',
-        'batch', 'mechanics', 'finish_reason', 'feature_tag', 'customer_tag', 'reported_input_tokens',
-        'reported_output_tokens'];
-    uuid_re CONSTANT text := '^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$';
+    fields text[];   -- the names it keeps (tessera_private.request_fields)
+    uuid_re text;
     nobody CONSTANT uuid := '00000000-0000-0000-0000-000000000000'::uuid;
     previous text := pg_catalog.current_setting('tessera.ingest_client_ids', true);
     caller text := COALESCE(NULLIF(pg_catalog.current_setting('role'), 'none'), session_user::text);
 BEGIN
+    SELECT pg_catalog.array_agg(f.field), pg_catalog.max(f.pattern) FILTER (WHERE f.field = 'client_id')
+      INTO fields, uuid_re
+      FROM tessera_private.request_fields() AS f;
+
     PERFORM pg_catalog.set_config('tessera.ingest_client_ids',
         (SELECT '{' || pg_catalog.string_agg(DISTINCT x.cid::text, ',') || '}'
            FROM (SELECT COALESCE(CASE WHEN pg_catalog.jsonb_typeof(r.item->'element'->'client_id') = 'string'

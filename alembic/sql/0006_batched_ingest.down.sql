@@ -293,7 +293,8 @@ GRANT EXECUTE ON FUNCTION tessera.record_request(uuid, uuid, text, timestamptz, 
 GRANT EXECUTE ON FUNCTION tessera.record_request(uuid, uuid, text, timestamptz, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint, boolean, text[], text, text, text, bigint, bigint) TO service_role;
 
 DROP FUNCTION tessera_private.ingest_requests(jsonb, boolean);
-DROP FUNCTION tessera_private.request_field_problems(jsonb);
+DROP FUNCTION tessera_private.request_field_problems(text[]);
+DROP FUNCTION tessera_private.request_fields();
 DROP FUNCTION tessera_private.write_dead_letters(jsonb);
 DROP VIEW tessera.savings_dead_letter_status;
 DROP TABLE tessera.savings_dead_letters;

@@ -117,6 +117,54 @@ SELECT d.client_id,
 COMMENT ON VIEW tessera.savings_dead_letter_status IS
     'One row per dead-lettered request (client_id, request_id; a row without request_id stands alone): first and last attempt, attempts, last SQLSTATE, reason and payload, and when and how it was resolved (NULL: still open). Under the caller''s RLS (security_invoker).';
 
+-- >>> functions/tessera_private.request_fields.sql
+-- tessera_private.request_fields(): the fields a request element of tessera.record_requests
+-- (and record_request, a batch of one) may carry -- record_request's parameters without
+-- p_ -- with the shape each must have, in words, and the pattern its JSON string or
+-- number must match where a JSON type alone does not say it:
+--   client_id, workload_id  a JSON string holding a uuid (hyphens optional)
+--   occurred_at             a JSON string, ISO 8601 date and time WITH a UTC offset (Z or
+--                           +hh:mm): never the session's time zone
+--   token counts            a JSON integer of at most 18 digits (its sign is checked by the
+--                           table's CHECK, so a negative count gets that constraint's name)
+--   batch                   true or false; mechanics: an array of strings (nulls are
+--                           reported by the mechanic rule); the rest: JSON strings
+-- The one list: tessera_private.ingest_requests takes its field names and patterns from
+-- here, write_dead_letters the names it keeps, request_field_problems the words.
+CREATE FUNCTION tessera_private.request_fields()
+RETURNS TABLE (field text, described text, pattern text)
+LANGUAGE sql
+IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+    SELECT f.field, f.described,
+           CASE f.described
+               WHEN 'a uuid string' THEN '^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$'
+               WHEN 'an ISO 8601 timestamp string with a UTC offset'
+                   THEN '^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?'
+                        '(Z|[+-][0-9]{2}(:?[0-9]{2}(:?[0-9]{2})?)?)$'
+               WHEN 'an integer' THEN '^-?[0-9]{1,18}$'
+           END
+      FROM (VALUES
+          ('client_id', 'a uuid string'), ('workload_id', 'a uuid string'),
+          ('request_id', 'a string'),
+          ('occurred_at', 'an ISO 8601 timestamp string with a UTC offset'),
+          ('requested_provider', 'a string'), ('requested_model', 'a string'),
+          ('routed_provider', 'a string'), ('routed_model', 'a string'),
+          ('uncached_input_tokens', 'an integer'), ('cache_read_input_tokens', 'an integer'),
+          ('cache_write_5m_input_tokens', 'an integer'), ('cache_write_1h_input_tokens', 'an integer'),
+          ('output_tokens', 'an integer'), ('reasoning_tokens', 'an integer'),
+          ('reported_input_tokens', 'an integer'), ('reported_output_tokens', 'an integer'),
+          ('batch', 'true or false'), ('mechanics', 'an array of mechanic names'),
+          ('finish_reason', 'a string'), ('feature_tag', 'a string'), ('customer_tag', 'a string')
+      ) AS f(field, described)
+$function$;
+
+COMMENT ON FUNCTION tessera_private.request_fields() IS
+    'The fields a request element of tessera.record_requests may carry, the shape each must have (in words) and the pattern of its text where the JSON type is not enough; the one list ingest_requests, write_dead_letters and request_field_problems read.';
+
+REVOKE ALL ON FUNCTION tessera_private.request_fields() FROM PUBLIC; -- functions are executable by PUBLIC by default
+
 -- >>> functions/tessera_private.write_dead_letters.sql
 -- tessera_private.write_dead_letters(rejections): append refused measurements to
 -- tessera.savings_dead_letters, the one place that builds a dead letter. Each item of the
@@ -142,17 +190,16 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 #variable_conflict use_column
 DECLARE
-    fields CONSTANT text[] := ARRAY[
-        'client_id', 'workload_id', 'request_id', 'occurred_at', 'requested_provider', 'requested_model',
-        'routed_provider', 'routed_model', 'uncached_input_tokens', 'cache_read_input_tokens',
-        'cache_write_5m_input_tokens', 'cache_write_1h_input_tokens', 'output_tokens', 'reasoning_tokens',
-        'batch', 'mechanics', 'finish_reason', 'feature_tag', 'customer_tag', 'reported_input_tokens',
-        'reported_output_tokens'];
-    uuid_re CONSTANT text := '^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$';
+    fields text[];   -- the names it keeps (tessera_private.request_fields)
+    uuid_re text;
     nobody CONSTANT uuid := '00000000-0000-0000-0000-000000000000'::uuid;
     previous text := pg_catalog.current_setting('tessera.ingest_client_ids', true);
     caller text := COALESCE(NULLIF(pg_catalog.current_setting('role'), 'none'), session_user::text);
 BEGIN
+    SELECT pg_catalog.array_agg(f.field), pg_catalog.max(f.pattern) FILTER (WHERE f.field = 'client_id')
+      INTO fields, uuid_re
+      FROM tessera_private.request_fields() AS f;
+
     PERFORM pg_catalog.set_config('tessera.ingest_client_ids',
         (SELECT '{' || pg_catalog.string_agg(DISTINCT x.cid::text, ',') || '}'
            FROM (SELECT COALESCE(CASE WHEN pg_catalog.jsonb_typeof(r.item->'element'->'client_id') = 'string'
@@ -218,63 +265,30 @@ COMMENT ON FUNCTION tessera_private.write_dead_letters(jsonb) IS
 REVOKE ALL ON FUNCTION tessera_private.write_dead_letters(jsonb) FROM PUBLIC; -- functions are executable by PUBLIC by default
 
 -- >>> functions/tessera_private.request_field_problems.sql
--- tessera_private.request_field_problems(element): why the fields of one request element
--- (tessera.record_requests / record_request) have the wrong type, as one message:
+-- tessera_private.request_field_problems(fields): why these fields of a request element
+-- (tessera.record_requests / record_request) are refused, as one message in field order:
 -- "occurred_at must be an ISO 8601 timestamp string with a UTC offset; output_tokens must
--- be an integer". NULL when every present field has its type.
+-- be an integer".
 --
--- tessera_private.ingest_requests decides THAT an element is malformed with plain
--- expressions over every element; it calls this only for an element that is, to say
--- why. Kept out of that statement so its plan (initialised on every call) stays small.
--- The shapes are the ones ingest_requests accepts (keep the two in step):
---   uuid   a JSON string holding a uuid (hyphens optional)
---   text   a JSON string
---   time   a JSON string, ISO 8601 date and time WITH a UTC offset (Z or +hh:mm)
---   count  a JSON integer (at most 18 digits)
---   bool   true or false
---   names  a JSON array of strings (or nulls, reported by the mechanic rule)
-CREATE FUNCTION tessera_private.request_field_problems(p_element jsonb)
+-- tessera_private.ingest_requests decides WHICH fields have the wrong shape (with the
+-- patterns of tessera_private.request_fields) and calls this only for an element that
+-- has one, to say why: kept out of that statement so its plan, initialised on every
+-- call, stays small.
+CREATE FUNCTION tessera_private.request_field_problems(p_fields text[])
 RETURNS text
 LANGUAGE sql
 IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
-    SELECT pg_catalog.string_agg(f.key || ' must be ' || s.wanted, '; ' ORDER BY f.key)
-      FROM pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(p_element) = 'object' THEN p_element
-                                      ELSE '{}'::jsonb END) AS f
-      JOIN (VALUES
-          ('client_id', 'uuid', 'a uuid string'), ('workload_id', 'uuid', 'a uuid string'),
-          ('request_id', 'text', 'a string'),
-          ('occurred_at', 'time', 'an ISO 8601 timestamp string with a UTC offset'),
-          ('requested_provider', 'text', 'a string'), ('requested_model', 'text', 'a string'),
-          ('routed_provider', 'text', 'a string'), ('routed_model', 'text', 'a string'),
-          ('uncached_input_tokens', 'count', 'an integer'), ('cache_read_input_tokens', 'count', 'an integer'),
-          ('cache_write_5m_input_tokens', 'count', 'an integer'), ('cache_write_1h_input_tokens', 'count', 'an integer'),
-          ('output_tokens', 'count', 'an integer'), ('reasoning_tokens', 'count', 'an integer'),
-          ('reported_input_tokens', 'count', 'an integer'), ('reported_output_tokens', 'count', 'an integer'),
-          ('batch', 'bool', 'true or false'), ('mechanics', 'names', 'an array of mechanic names'),
-          ('finish_reason', 'text', 'a string'), ('feature_tag', 'text', 'a string'),
-          ('customer_tag', 'text', 'a string')
-      ) AS s(key, kind, wanted) ON s.key = f.key
-     WHERE f.value <> 'null'::jsonb
-       AND NOT CASE s.kind
-           WHEN 'uuid' THEN pg_catalog.jsonb_typeof(f.value) = 'string'
-                AND f.value #>> '{}' ~ '^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$'
-           WHEN 'text' THEN pg_catalog.jsonb_typeof(f.value) = 'string'
-           WHEN 'time' THEN pg_catalog.jsonb_typeof(f.value) = 'string'
-                AND f.value #>> '{}' ~ ('^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?'
-                                        '(Z|[+-][0-9]{2}(:?[0-9]{2}(:?[0-9]{2})?)?)$')
-           WHEN 'count' THEN pg_catalog.jsonb_typeof(f.value) = 'number' AND f.value::text ~ '^-?[0-9]{1,18}$'
-           WHEN 'bool' THEN pg_catalog.jsonb_typeof(f.value) = 'boolean'
-           ELSE pg_catalog.jsonb_typeof(f.value) = 'array'
-                AND NOT pg_catalog.jsonb_path_exists(f.value, '$[*] ? (@.type() != "string" && @.type() != "null")')
-       END
+    SELECT pg_catalog.string_agg(f.field || ' must be ' || f.described, '; ' ORDER BY f.field)
+      FROM tessera_private.request_fields() AS f
+     WHERE f.field = ANY (p_fields)
 $function$;
 
-COMMENT ON FUNCTION tessera_private.request_field_problems(jsonb) IS
-    'Why a request element''s fields have the wrong type (one message; NULL: none). Called by tessera_private.ingest_requests for an element it refuses under rule 2.';
+COMMENT ON FUNCTION tessera_private.request_field_problems(text[]) IS
+    'Why these fields of a request element have the wrong shape (one message, in the words of tessera_private.request_fields). Called by tessera_private.ingest_requests for an element it refuses under rule 2.';
 
-REVOKE ALL ON FUNCTION tessera_private.request_field_problems(jsonb) FROM PUBLIC; -- functions are executable by PUBLIC by default
+REVOKE ALL ON FUNCTION tessera_private.request_field_problems(text[]) FROM PUBLIC; -- functions are executable by PUBLIC by default
 
 -- >>> functions/tessera_private.ingest_requests.sql
 -- tessera_private.ingest_requests(requests, dead_letter): THE implementation of recording
@@ -359,27 +373,28 @@ DECLARE
     -- order: filtering this list yields a stack already sorted and distinct.
     known CONSTANT text[] := ARRAY['auto_route', 'batch_routing', 'exact_cache', 'history_pruning',
                                    'json_schema_enforcement', 'prompt_cache_header', 'semantic_cache'];
-    uuid_re CONSTANT text := '^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$';
-    ts_re CONSTANT text := '^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?'
-                           '(Z|[+-][0-9]{2}(:?[0-9]{2}(:?[0-9]{2})?)?)$';
-    count_re CONSTANT text := '^-?[0-9]{1,18}$';
-    -- The fields an element may carry: record_request's parameters without p_.
-    fields CONSTANT text[] := ARRAY[
-        'client_id', 'workload_id', 'request_id', 'occurred_at', 'requested_provider', 'requested_model',
-        'routed_provider', 'routed_model', 'uncached_input_tokens', 'cache_read_input_tokens',
-        'cache_write_5m_input_tokens', 'cache_write_1h_input_tokens', 'output_tokens', 'reasoning_tokens',
-        'reported_input_tokens', 'reported_output_tokens', 'batch', 'mechanics', 'finish_reason',
-        'feature_tag', 'customer_tag'];
-    -- The well-formed client_id strings of the batch (rule 2 refuses the others).
-    client_ids_path CONSTANT jsonpath := '$[*].client_id ? (@.type() == "string" && @ like_regex "^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$")'::jsonpath;
+    -- The element's vocabulary and the text patterns of its uuids, timestamp and counts
+    -- (tessera_private.request_fields, the one list).
+    fields text[];
+    uuid_re text;
+    ts_re text;
+    count_re text;
     r record;
     late record;
     rejections jsonb := '[]'::jsonb;
 BEGIN
+    SELECT pg_catalog.array_agg(f.field),
+           pg_catalog.max(f.pattern) FILTER (WHERE f.field = 'client_id'),
+           pg_catalog.max(f.pattern) FILTER (WHERE f.field = 'occurred_at'),
+           pg_catalog.max(f.pattern) FILTER (WHERE f.field = 'uncached_input_tokens')
+      INTO fields, uuid_re, ts_re, count_re
+      FROM tessera_private.request_fields() AS f;
+
     -- The batch's clients, as a uuid[] literal: a JSON array of the well-formed client_id
-    -- strings, its brackets turned into braces.
+    -- strings (rule 2 refuses the others), its brackets turned into braces.
     PERFORM pg_catalog.set_config('tessera.ingest_client_ids',
-        pg_catalog.translate(pg_catalog.jsonb_path_query_array(p_requests, client_ids_path)::text, '[]', '{}'),
+        pg_catalog.translate(pg_catalog.jsonb_path_query_array(p_requests, pg_catalog.format(
+            '$[*].client_id ? (@.type() == "string" && @ like_regex "%s")', uuid_re)::jsonpath)::text, '[]', '{}'),
         true);
 
     FOR r IN
@@ -438,28 +453,8 @@ BEGIN
                    COALESCE(t.batch_in, false) AS batch,
                    CASE WHEN t.jtype IS DISTINCT FROM 'object' THEN
                             ARRAY['22023', NULL, NULL, 'each request must be a JSON object, got ' || COALESCE(t.jtype, 'nothing')]
-                        WHEN (t.cid IS NULL AND t.j->'client_id' <> 'null'::jsonb)
-                          OR (t.wid IS NULL AND t.j->'workload_id' <> 'null'::jsonb)
-                          OR (t.rid IS NULL AND t.j->'request_id' <> 'null'::jsonb)
-                          OR (t.at IS NULL AND t.j->'occurred_at' <> 'null'::jsonb)
-                          OR (t.req_provider IS NULL AND t.j->'requested_provider' <> 'null'::jsonb)
-                          OR (t.req_model IS NULL AND t.j->'requested_model' <> 'null'::jsonb)
-                          OR (t.rte_provider IS NULL AND t.j->'routed_provider' <> 'null'::jsonb)
-                          OR (t.rte_model IS NULL AND t.j->'routed_model' <> 'null'::jsonb)
-                          OR (t.uncached IS NULL AND t.j->'uncached_input_tokens' <> 'null'::jsonb)
-                          OR (t.cache_read_in IS NULL AND t.j->'cache_read_input_tokens' <> 'null'::jsonb)
-                          OR (t.cache_5m_in IS NULL AND t.j->'cache_write_5m_input_tokens' <> 'null'::jsonb)
-                          OR (t.cache_1h_in IS NULL AND t.j->'cache_write_1h_input_tokens' <> 'null'::jsonb)
-                          OR (t.output_in IS NULL AND t.j->'output_tokens' <> 'null'::jsonb)
-                          OR (t.reasoning IS NULL AND t.j->'reasoning_tokens' <> 'null'::jsonb)
-                          OR (t.rep_in IS NULL AND t.j->'reported_input_tokens' <> 'null'::jsonb)
-                          OR (t.rep_out IS NULL AND t.j->'reported_output_tokens' <> 'null'::jsonb)
-                          OR (t.batch_in IS NULL AND t.j->'batch' <> 'null'::jsonb)
-                          OR (t.mech_raw IS NULL AND t.j->'mechanics' <> 'null'::jsonb)
-                          OR (t.finish IS NULL AND t.j->'finish_reason' <> 'null'::jsonb)
-                          OR (t.ftag IS NULL AND t.j->'feature_tag' <> 'null'::jsonb)
-                          OR (t.ctag IS NULL AND t.j->'customer_tag' <> 'null'::jsonb) THEN
-                            ARRAY['22P02', NULL, NULL, 'invalid request field(s): ' || tessera_private.request_field_problems(t.j)]
+                        WHEN pg_catalog.cardinality(b.bad_fields) > 0 THEN
+                            ARRAY['22P02', NULL, NULL, 'invalid request field(s): ' || tessera_private.request_field_problems(b.bad_fields)]
                         WHEN t.cid IS NULL OR t.wid IS NULL OR t.rid IS NULL OR t.at IS NULL OR t.req_provider IS NULL
                              OR t.req_model IS NULL OR t.rte_provider IS NULL OR t.rte_model IS NULL OR t.uncached IS NULL THEN
                             ARRAY['22004', NULL, NULL,
@@ -505,6 +500,29 @@ BEGIN
                            AND (p.effective_to IS NULL OR t.at < p.effective_to)
                          ORDER BY p.effective_from DESC LIMIT 1) AS rte
               FROM typed AS t
+              -- The present, non-null fields that did not type: rule 2.
+              CROSS JOIN LATERAL (SELECT pg_catalog.array_remove(ARRAY[
+                       CASE WHEN t.cid IS NULL AND t.j->'client_id' <> 'null'::jsonb THEN 'client_id' END,
+                       CASE WHEN t.wid IS NULL AND t.j->'workload_id' <> 'null'::jsonb THEN 'workload_id' END,
+                       CASE WHEN t.rid IS NULL AND t.j->'request_id' <> 'null'::jsonb THEN 'request_id' END,
+                       CASE WHEN t.at IS NULL AND t.j->'occurred_at' <> 'null'::jsonb THEN 'occurred_at' END,
+                       CASE WHEN t.req_provider IS NULL AND t.j->'requested_provider' <> 'null'::jsonb THEN 'requested_provider' END,
+                       CASE WHEN t.req_model IS NULL AND t.j->'requested_model' <> 'null'::jsonb THEN 'requested_model' END,
+                       CASE WHEN t.rte_provider IS NULL AND t.j->'routed_provider' <> 'null'::jsonb THEN 'routed_provider' END,
+                       CASE WHEN t.rte_model IS NULL AND t.j->'routed_model' <> 'null'::jsonb THEN 'routed_model' END,
+                       CASE WHEN t.uncached IS NULL AND t.j->'uncached_input_tokens' <> 'null'::jsonb THEN 'uncached_input_tokens' END,
+                       CASE WHEN t.cache_read_in IS NULL AND t.j->'cache_read_input_tokens' <> 'null'::jsonb THEN 'cache_read_input_tokens' END,
+                       CASE WHEN t.cache_5m_in IS NULL AND t.j->'cache_write_5m_input_tokens' <> 'null'::jsonb THEN 'cache_write_5m_input_tokens' END,
+                       CASE WHEN t.cache_1h_in IS NULL AND t.j->'cache_write_1h_input_tokens' <> 'null'::jsonb THEN 'cache_write_1h_input_tokens' END,
+                       CASE WHEN t.output_in IS NULL AND t.j->'output_tokens' <> 'null'::jsonb THEN 'output_tokens' END,
+                       CASE WHEN t.reasoning IS NULL AND t.j->'reasoning_tokens' <> 'null'::jsonb THEN 'reasoning_tokens' END,
+                       CASE WHEN t.rep_in IS NULL AND t.j->'reported_input_tokens' <> 'null'::jsonb THEN 'reported_input_tokens' END,
+                       CASE WHEN t.rep_out IS NULL AND t.j->'reported_output_tokens' <> 'null'::jsonb THEN 'reported_output_tokens' END,
+                       CASE WHEN t.batch_in IS NULL AND t.j->'batch' <> 'null'::jsonb THEN 'batch' END,
+                       CASE WHEN t.mech_raw IS NULL AND t.j->'mechanics' <> 'null'::jsonb THEN 'mechanics' END,
+                       CASE WHEN t.finish IS NULL AND t.j->'finish_reason' <> 'null'::jsonb THEN 'finish_reason' END,
+                       CASE WHEN t.ftag IS NULL AND t.j->'feature_tag' <> 'null'::jsonb THEN 'feature_tag' END,
+                       CASE WHEN t.ctag IS NULL AND t.j->'customer_tag' <> 'null'::jsonb THEN 'customer_tag' END], NULL) AS bad_fields) AS b
         ),
         -- Rules 4-11.
         checked AS MATERIALIZED (
