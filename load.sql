@@ -36,6 +36,17 @@ SET ROLE tessera_owner;
 \ir functions/tessera_private.guard_workload_sponsor_update.sql
 \ir functions/tessera_private.set_client_setting.sql
 
+-- Lifecycle (issue 14): the retention list, the operator-side delete log and the
+-- helpers every table's removal policies use (loaded before the first policy file)
+\ir functions/tessera_private.retention_classes.sql
+\ir functions/tessera_private.retention_cutoff.sql
+\ir functions/tessera_private.removal_cutoff.sql
+\ir functions/tessera_private.guard_client_erasure_update.sql
+\ir schema/11_client_erasures.sql
+\ir functions/tessera_private.erasing_client_id.sql
+\ir functions/tessera_private.erased_tag.sql
+\ir policies/client_erasures.sql
+
 -- API functions
 \ir functions/tessera.set_kill_switch.sql
 \ir functions/tessera.set_cross_customer_intelligence.sql
@@ -154,6 +165,11 @@ SET ROLE tessera_owner;
 \ir policies/batch_secrets.sql
 \ir policies/cache_entries.sql
 \ir policies/workload_settings.sql
+
+-- Lifecycle (issue 14): client erasure and the retention job
+\ir functions/tessera.erase_client.sql
+\ir functions/tessera_private.remove_expired.sql
+\ir functions/tessera.retention_run.sql
 
 -- Audit coverage (issue 5): the one list of audited / exempt tables; it attaches the
 -- audit triggers, so it stays LAST, after every table it names.

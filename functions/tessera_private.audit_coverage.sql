@@ -58,6 +58,8 @@ AS $function$
          'Append-only idempotency key of optimize_savings (one row per proxied request), written only by tessera.record_request; it carries no state beyond the measurement row.'),
         ('savings_dead_letters',   false, NULL,
          'Append-only record of refused measurements and their resolutions, written only by tessera.record_requests / replay_dead_letters: each row is itself the event (what was refused, why, when, by which role); auditing it would double the hot path''s refusals.'),
+        ('client_erasures',        false, NULL,
+         'The operator-side delete log: each row is written and completed by tessera.erase_client in the transaction that writes the erasure''s own audit event (action erasure, with the counts), which is the event; a row-change event would repeat it, under the erased client''s id.'),
         ('audit_events',           false, NULL,
          'The audit log itself: append-only, hash-stamped and sealed into signed checkpoints; auditing it would recurse.'),
         ('audit_checkpoints',      false, NULL,

@@ -15,7 +15,8 @@
 -- update | delete, before/after = the changed non-secret columns only (all non-secret
 -- columns for an insert or delete). An UPDATE that changes nothing writes nothing; one
 -- that changes only secret columns writes an event with before/after NULL (that it
--- changed is recorded, never what to). Inside a break-glass window
+-- changed is recorded, never what to). Rows of a client being erased write nothing
+-- (the erasure event records the counts). Inside a break-glass window
 -- (tessera_private.break_glass_reason) the event carries the window's reason.
 --
 -- SECURITY DEFINER: the writer (authenticated, service_role, the proxy) holds no INSERT
@@ -54,6 +55,15 @@ BEGIN
     END IF;
     IF TG_OP <> 'DELETE' THEN
         new_full := pg_catalog.to_jsonb(NEW);
+    END IF;
+
+    -- A client's erasure (tessera.erase_client) records itself in one erasure event with
+    -- the counts per table; an event per deleted or stripped row would copy into the log
+    -- the very personal data being erased. Verified, not taken from the setting: only
+    -- the transaction that is erasing this row's client (erasing_client_id) skips.
+    IF pg_catalog.current_setting('tessera.removal', true) = 'erasure'
+       AND (COALESCE(new_full, old_full) ->> 'client_id')::uuid = tessera_private.erasing_client_id() THEN
+        RETURN NULL;
     END IF;
 
     IF TG_OP = 'UPDATE' THEN

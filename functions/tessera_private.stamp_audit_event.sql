@@ -34,6 +34,10 @@ DECLARE
     claims jsonb;
     setting text;
 BEGIN
+    IF NEW.erasure_event_id IS NOT NULL THEN
+        RAISE EXCEPTION 'audit_events.erasure_event_id is set by tessera.erase_client on existing rows, never on a new one'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF NEW.content_hash IS NOT NULL THEN
         RAISE EXCEPTION 'audit_events.content_hash is computed by the database, never supplied'
             USING ERRCODE = 'insufficient_privilege';

@@ -55,6 +55,17 @@ CREATE POLICY api_keys_select_definer_by_hash ON tessera.api_keys
     USING (key_sha256 = pg_catalog.decode(
                NULLIF((SELECT pg_catalog.current_setting('tessera.api_key_sha256', true)), ''), 'hex'));
 
+-- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- running tessera.erase_client, reaches only the rows of the client this transaction is
+-- erasing (tessera_private.erasing_client_id()).
+CREATE POLICY api_keys_select_definer_removal ON tessera.api_keys
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()));
+
+CREATE POLICY api_keys_delete_definer_removal ON tessera.api_keys
+    FOR DELETE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()));
+
 -- Privileges for authenticated and server-side jobs: read the metadata only; key_sha256
 -- is readable by no API role (it is what verify_api_key compares against).
 GRANT SELECT (client_id, api_key_id, display_hint, name, workload_id, capabilities, created_at,

@@ -48,6 +48,25 @@ CREATE POLICY audit_events_select_definer_sealer ON tessera.audit_events
     FOR SELECT TO tessera_owner
     USING ((SELECT SESSION_USER) = 'tessera_sealer'::name);
 
+-- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- running tessera.erase_client, reaches only the rows of the client this transaction is
+-- erasing (tessera_private.erasing_client_id()) (and, running tessera.retention_run,
+-- reads the rows past their window to count what a dropped partition held; rows are
+-- never deleted one by one here: retention drops whole sealed months); and may strip the personal columns of the
+-- erased client's rows (the append-only guard refuses any other change).
+CREATE POLICY audit_events_select_definer_removal ON tessera.audit_events
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id())
+           OR occurred_at < (SELECT tessera_private.removal_cutoff('audit_events'))
+           -- the erasure's own tombstones (client_id NULL by then), which its UPDATE
+           -- must still see; they hold nothing but their place in the tree
+           OR erasure_event_id = NULLIF((SELECT pg_catalog.current_setting('tessera.erasure_event_id', true)), '')::bigint);
+
+CREATE POLICY audit_events_update_definer_erasure ON tessera.audit_events
+    FOR UPDATE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()))
+    WITH CHECK (erasure_event_id IS NOT NULL AND (SELECT tessera_private.erasing_client_id()) IS NOT NULL);
+
 -- Privileges for authenticated: rows narrowed by the policy above. Read only.
 GRANT SELECT ON tessera.audit_events TO authenticated;
 GRANT SELECT ON tessera.break_glass_events TO authenticated;

@@ -18,6 +18,27 @@ CREATE POLICY balance_transactions_insert_operator ON tessera.balance_transactio
     FOR INSERT TO authenticated
     WITH CHECK ((SELECT tessera_private.is_operator()));
 
+-- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- running tessera.erase_client or tessera.retention_run, reaches only the rows of the
+-- client this transaction is erasing (tessera_private.erasing_client_id()) and the rows
+-- past their window by the database clock (tessera_private.removal_cutoff, NULL outside a
+-- retention run); and may strip the personal columns of the erased client's rows (the
+-- append-only guard refuses any other change).
+CREATE POLICY balance_transactions_select_definer_removal ON tessera.balance_transactions
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id())
+           OR created_at < (SELECT tessera_private.removal_cutoff('balance_transactions')));
+
+CREATE POLICY balance_transactions_delete_definer_removal ON tessera.balance_transactions
+    FOR DELETE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id())
+           OR created_at < (SELECT tessera_private.removal_cutoff('balance_transactions')));
+
+CREATE POLICY balance_transactions_update_definer_erasure ON tessera.balance_transactions
+    FOR UPDATE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()))
+    WITH CHECK (client_id = (SELECT tessera_private.erasing_client_id()));
+
 -- Privileges for authenticated: rows narrowed by the policies above. No UPDATE/DELETE.
 GRANT SELECT, INSERT ON tessera.balance_transactions TO authenticated;
 GRANT SELECT ON tessera.client_balances TO authenticated;

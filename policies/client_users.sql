@@ -30,6 +30,17 @@ CREATE POLICY client_users_select_definer_own_email ON tessera.client_users
     FOR SELECT TO tessera_owner
     USING (email = (SELECT tessera_private.jwt_email()));
 
+-- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- running tessera.erase_client, reaches only the rows of the client this transaction is
+-- erasing (tessera_private.erasing_client_id()).
+CREATE POLICY client_users_select_definer_removal ON tessera.client_users
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()));
+
+CREATE POLICY client_users_delete_definer_removal ON tessera.client_users
+    FOR DELETE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()));
+
 -- Privileges for authenticated: rows are narrowed by the policies above.
 GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.client_users TO authenticated;
 

@@ -34,6 +34,27 @@ CREATE POLICY monthly_readings_select_definer_by_share_token ON tessera.monthly_
                  FROM tessera.reading_share_tokens AS t
                 WHERE t.token_sha256 = (SELECT tessera_private.presented_share_token_sha256())));
 
+-- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- running tessera.erase_client or tessera.retention_run, reaches only the rows of the
+-- client this transaction is erasing (tessera_private.erasing_client_id()) and the rows
+-- past their window by the database clock (tessera_private.removal_cutoff, NULL outside a
+-- retention run); and may strip the personal columns of the erased client's rows (the
+-- append-only guard refuses any other change).
+CREATE POLICY monthly_readings_select_definer_removal ON tessera.monthly_readings
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id())
+           OR issued_at < (SELECT tessera_private.removal_cutoff('monthly_readings')));
+
+CREATE POLICY monthly_readings_delete_definer_removal ON tessera.monthly_readings
+    FOR DELETE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id())
+           OR issued_at < (SELECT tessera_private.removal_cutoff('monthly_readings')));
+
+CREATE POLICY monthly_readings_update_definer_erasure ON tessera.monthly_readings
+    FOR UPDATE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()))
+    WITH CHECK (client_id = (SELECT tessera_private.erasing_client_id()));
+
 -- Privileges for authenticated: rows are narrowed by the policies above. No UPDATE or
 -- DELETE: issued readings are immutable (a correction is a new version).
 GRANT SELECT, INSERT ON tessera.monthly_readings TO authenticated;

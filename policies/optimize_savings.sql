@@ -37,6 +37,27 @@ CREATE POLICY optimize_savings_insert_definer_ingest ON tessera.optimize_savings
     WITH CHECK (client_id = ANY (ARRAY(SELECT pg_catalog.unnest(
         NULLIF((SELECT pg_catalog.current_setting('tessera.ingest_client_ids', true)), '')::uuid[]))));
 
+-- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- running tessera.erase_client or tessera.retention_run, reaches only the rows of the
+-- client this transaction is erasing (tessera_private.erasing_client_id()) and the rows
+-- past their window by the database clock (tessera_private.removal_cutoff, NULL outside a
+-- retention run); and may strip the personal columns of the erased client's rows (the
+-- append-only guard refuses any other change).
+CREATE POLICY optimize_savings_select_definer_removal ON tessera.optimize_savings
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id())
+           OR occurred_at < (SELECT tessera_private.removal_cutoff('optimize_savings')));
+
+CREATE POLICY optimize_savings_delete_definer_removal ON tessera.optimize_savings
+    FOR DELETE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id())
+           OR occurred_at < (SELECT tessera_private.removal_cutoff('optimize_savings')));
+
+CREATE POLICY optimize_savings_update_definer_erasure ON tessera.optimize_savings
+    FOR UPDATE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()))
+    WITH CHECK (client_id = (SELECT tessera_private.erasing_client_id()));
+
 -- Privileges for authenticated: rows narrowed by the policy above. Read only.
 GRANT SELECT ON tessera.optimize_savings TO authenticated;
 

@@ -40,6 +40,21 @@ CREATE POLICY reading_share_tokens_select_definer_by_token ON tessera.reading_sh
            AND revoked_at IS NULL
            AND expires_at > now());
 
+-- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- running tessera.erase_client or tessera.retention_run, reaches only the rows of the
+-- client this transaction is erasing (tessera_private.erasing_client_id()) and the rows
+-- past their window by the database clock (tessera_private.removal_cutoff, NULL outside a
+-- retention run).
+CREATE POLICY reading_share_tokens_select_definer_removal ON tessera.reading_share_tokens
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id())
+           OR expires_at < (SELECT tessera_private.removal_cutoff('reading_share_tokens')));
+
+CREATE POLICY reading_share_tokens_delete_definer_removal ON tessera.reading_share_tokens
+    FOR DELETE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id())
+           OR expires_at < (SELECT tessera_private.removal_cutoff('reading_share_tokens')));
+
 -- Privileges for authenticated: read only; rows narrowed by the policies above.
 GRANT SELECT ON tessera.reading_share_tokens TO authenticated;
 

@@ -30,6 +30,21 @@ CREATE POLICY savings_dead_letters_select_definer_replaying ON tessera.savings_d
     FOR SELECT TO tessera_owner
     USING (NULLIF((SELECT pg_catalog.current_setting('tessera.replaying_dead_letters', true)), '') = 'on');
 
+-- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- running tessera.erase_client or tessera.retention_run, reaches only the rows of the
+-- client this transaction is erasing (tessera_private.erasing_client_id()) and the rows
+-- past their window by the database clock (tessera_private.removal_cutoff, NULL outside a
+-- retention run).
+CREATE POLICY savings_dead_letters_select_definer_removal ON tessera.savings_dead_letters
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id())
+           OR attempted_at < (SELECT tessera_private.removal_cutoff('savings_dead_letters')));
+
+CREATE POLICY savings_dead_letters_delete_definer_removal ON tessera.savings_dead_letters
+    FOR DELETE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id())
+           OR attempted_at < (SELECT tessera_private.removal_cutoff('savings_dead_letters')));
+
 -- Privileges for authenticated: rows narrowed by the policy above. Read only.
 GRANT SELECT ON tessera.savings_dead_letters TO authenticated;
 GRANT SELECT ON tessera.savings_dead_letter_status TO authenticated;

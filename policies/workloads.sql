@@ -34,6 +34,23 @@ CREATE TRIGGER workloads_guard_sponsor_update
     BEFORE UPDATE ON tessera.workloads
     FOR EACH ROW EXECUTE FUNCTION tessera_private.guard_workload_sponsor_update();
 
+-- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- running tessera.erase_client, reaches only the rows of the client this transaction is
+-- erasing (tessera_private.erasing_client_id()): it deletes them, or (an invoiced client)
+-- replaces their personal columns and keeps them for the kept accounting rows.
+CREATE POLICY workloads_select_definer_removal ON tessera.workloads
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()));
+
+CREATE POLICY workloads_delete_definer_removal ON tessera.workloads
+    FOR DELETE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()));
+
+CREATE POLICY workloads_update_definer_erasure ON tessera.workloads
+    FOR UPDATE TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()))
+    WITH CHECK (client_id = (SELECT tessera_private.erasing_client_id()));
+
 -- Privileges for authenticated: rows are narrowed by the policies above.
 GRANT SELECT, INSERT, UPDATE, DELETE ON tessera.workloads TO authenticated;
 

@@ -43,21 +43,28 @@ CREATE TABLE tessera.audit_events (
     occurred_at           timestamptz NOT NULL DEFAULT now(),
     txid                  xid8        NOT NULL DEFAULT pg_current_xact_id(),
     client_id             uuid,
-    entity                text        NOT NULL,
+    entity                text,
     entity_id             text,
-    action                text        NOT NULL,
+    action                text,
     before                jsonb,
     after                 jsonb,
-    actor_role            text        NOT NULL,
-    actor_session_role    text        NOT NULL,
+    actor_role            text,
+    actor_session_role    text,
     actor_email           text,
     actor_sub             text,
     actor_job             text,
-    request_id            text        NOT NULL,
+    request_id            text,
     reason                text,
     source_ip             inet,
     prompt_fingerprint_v1 jsonb,
     content_hash          bytea       NOT NULL,
+    -- Set only by tessera.erase_client (docs/erasure.md): the row was erased (a tombstone:
+    -- every field but event_id, occurred_at, txid and content_hash is NULL) or, for an
+    -- invoiced client, stripped of personal data, by the erasure whose audit event this
+    -- is. Not an input of content_hash: the hash is the original row's, so the row keeps
+    -- its leaf in the Merkle tree, and the verifier accepts it only because that later,
+    -- sealed erasure event commits to exactly this (event_id, content_hash).
+    erasure_event_id      bigint,
     -- Contains the partition key (required). event_id alone is unique: it comes from
     -- one identity sequence and cannot be supplied (GENERATED ALWAYS).
     CONSTRAINT audit_events_pkey PRIMARY KEY (event_id, occurred_at),
@@ -71,7 +78,18 @@ CREATE TABLE tessera.audit_events (
                    'auth_failure',      -- a failed login or key verification
                    'rate_limited',      -- a request refused by a rate limit
                    'secret_revealed',   -- a secret's plaintext was read (never the secret)
-                   'secret_destroyed')),-- a secret was destroyed
+                   'secret_destroyed',  -- a secret was destroyed
+                   'erasure',           -- a client was erased (tessera.erase_client; commits to its tombstones)
+                   'retention')),       -- a retention run removed what was past its window (counts)
+    -- The fields every event has, unless erase_client has since emptied it (entity,
+    -- action, the actor's roles and the request id were NOT NULL before issue 14; a
+    -- tombstone keeps none of them).
+    CONSTRAINT audit_events_complete_unless_erased CHECK (
+        erasure_event_id IS NOT NULL
+        OR (entity IS NOT NULL AND action IS NOT NULL AND actor_role IS NOT NULL
+            AND actor_session_role IS NOT NULL AND request_id IS NOT NULL)),
+    -- The authorising erasure event comes later than what it erases.
+    CONSTRAINT audit_events_erased_by_later_event CHECK (erasure_event_id > event_id),
     CONSTRAINT audit_events_reason_required CHECK (
         action NOT IN ('break_glass', 'override') OR reason ~ '[^[:space:]]'),
     CONSTRAINT audit_events_reason_length CHECK (char_length(reason) <= 1000),
@@ -105,7 +123,7 @@ COMMENT ON COLUMN tessera.audit_events.txid IS 'Top-level transaction id of the 
 COMMENT ON COLUMN tessera.audit_events.client_id IS 'Client the event belongs to; NULL only for platform events (operators, prices, auth failures).';
 COMMENT ON COLUMN tessera.audit_events.entity IS 'Table name, or a pseudo-entity (auth, break_glass, api_keys, ...).';
 COMMENT ON COLUMN tessera.audit_events.entity_id IS 'Primary key of the row as text: its key columns other than client_id, joined with "/" in key order (clients: client_id).';
-COMMENT ON COLUMN tessera.audit_events.action IS 'insert | update | delete | truncate | break_glass | override | auth_failure | rate_limited | secret_revealed | secret_destroyed.';
+COMMENT ON COLUMN tessera.audit_events.action IS 'insert | update | delete | truncate | break_glass | override | auth_failure | rate_limited | secret_revealed | secret_destroyed | erasure | retention.';
 COMMENT ON COLUMN tessera.audit_events.before IS 'Changed, non-secret columns before the change (NULL for an insert).';
 COMMENT ON COLUMN tessera.audit_events.after IS 'Changed, non-secret columns after the change (NULL for a delete), or event details.';
 COMMENT ON COLUMN tessera.audit_events.actor_role IS 'Role the session acted as (SET ROLE, else the login), stamped.';
@@ -118,6 +136,7 @@ COMMENT ON COLUMN tessera.audit_events.reason IS 'Why: required for break_glass 
 COMMENT ON COLUMN tessera.audit_events.source_ip IS 'Source address, when the caller gave one (auth failures, rate limits).';
 COMMENT ON COLUMN tessera.audit_events.prompt_fingerprint_v1 IS 'Anonymised request shape (seed "Prompt fingerprint v1") from setting tessera.prompt_fingerprint_v1; shape checked.';
 COMMENT ON COLUMN tessera.audit_events.content_hash IS 'SHA-256 over the canonical encoding v1 of the stored values, computed by the insert trigger.';
+COMMENT ON COLUMN tessera.audit_events.erasure_event_id IS 'Set by tessera.erase_client only: the erasure event that emptied (tombstone) or stripped this row; content_hash stays the original''s.';
 
 SELECT tessera_private.make_append_only('tessera.audit_events');
 

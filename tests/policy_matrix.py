@@ -484,6 +484,31 @@ TABLES: dict[str, TableSpec] = {
     # Refused measurements (issue 12): appended only by tessera.record_requests (and
     # replay_dead_letters), both SECURITY DEFINER; sponsors read their own clients',
     # operators and service jobs all; append-only like the ledger.
+    # The operator-side delete log (issue 14): operators and jobs read it; nobody writes
+    # it directly (tessera.erase_client does, as the owner); operators may only attach a
+    # certificate (a column grant; the guard trigger allows it once).
+    "client_erasures": TableSpec(
+        seed=(row("A", client_id=TENANT, plan_tier="free", reason="seed", initiated_by="ops@tessera.example",
+                  started_at="2026-01-01T00:00:00Z", finished_at="2026-01-01T00:00:01Z", counts="{}",
+                  erasure_event_id=1),
+              row("B", client_id=TENANT, plan_tier="free", reason="seed", initiated_by="ops@tessera.example",
+                  started_at="2026-01-01T00:00:00Z", finished_at="2026-01-01T00:00:01Z", counts="{}",
+                  erasure_event_id=1)),
+        insert=(row("A", client_id=TENANT, plan_tier="free", reason="probe", initiated_by="ops@tessera.example"),
+                row("B", client_id=TENANT, plan_tier="free", reason="probe", initiated_by="ops@tessera.example")),
+        update=("reason", "seed"),
+        expect=grid("""
+            actor               SELECT  INSERT  UPDATE  DELETE  TRUNCATE
+            anon                denied  denied  denied  denied  denied
+            sponsor_A           none    denied  denied  denied  denied
+            sponsor_B           none    denied  denied  denied  denied
+            stranger            none    denied  denied  denied  denied
+            operator            A,B     denied  denied  denied  denied
+            service_role        A,B     denied  denied  denied  denied
+            tessera_proxy       denied  denied  denied  denied  denied
+            tessera_settlement  denied  denied  denied  denied  denied
+        """),
+    ),
     "savings_dead_letters": TableSpec(
         seed=(row("A", client_id=TENANT, request_id="seed", entry="rejected", payload='{"request_id": "seed"}',
                   sqlstate="P0002", reason="seed", db_role="policy-matrix"),

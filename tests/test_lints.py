@@ -176,6 +176,12 @@ PLANTS: dict[str, list[Plant]] = {
         plant("DROP TRIGGER clients_audit_truncate ON tessera.clients",
               id="trigger-dropped", schema="tessera", name="clients"),
     ],
+    "table_without_retention_class": [
+        plant("CREATE TABLE tessera.scratch (client_id uuid PRIMARY KEY)",
+              owner=True, id="unlisted", schema="tessera", name="scratch"),
+        plant("ALTER TABLE tessera.balance_transactions RENAME COLUMN created_at TO booked_at",
+              owner=True, id="time-column-gone", schema="tessera", name="balance_transactions"),
+    ],
     "policy_function_parallel_unsafe": [
         plant("ALTER FUNCTION tessera_private.is_operator() PARALLEL UNSAFE",
               id="helper-unsafe", schema="tessera_private", name="is_operator"),
