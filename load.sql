@@ -168,7 +168,7 @@ SET ROLE tessera_owner;
 
 -- Lifecycle (issue 14): client erasure and the retention job
 \ir functions/tessera.erase_client.sql
-\ir functions/tessera_private.remove_expired.sql
+\ir functions/tessera.retention_remove.sql
 \ir functions/tessera.retention_run.sql
 
 -- Audit coverage (issue 5): the one list of audited / exempt tables; it attaches the

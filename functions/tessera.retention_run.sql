@@ -5,7 +5,7 @@
 --
 --   dry_run => true   counts only, for any now (the future included: "what would a
 --                     7-year window let go on 2034-01-01"); writes nothing.
---   dry_run => false  removes them through tessera_private.remove_expired (the guarded
+--   dry_run => false  removes them through tessera.retention_remove (the guarded
 --                     path; now may not be later than the database clock) and writes
 --                     one audit event with the counts.
 --
@@ -25,7 +25,7 @@ BEGIN
         RAISE EXCEPTION 'retention_run needs a clock and a dry-run flag' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF NOT p_dry_run THEN
-        RETURN QUERY SELECT * FROM tessera_private.remove_expired(p_now);
+        RETURN QUERY SELECT * FROM tessera.retention_remove(p_now);
         RETURN;
     END IF;
     FOR lifecycle IN
@@ -54,7 +54,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION tessera.retention_run(timestamptz, boolean) IS
-    'The retention job (service_role): per table, the cutoff and what is past it; dry_run counts only (any clock), otherwise removes through tessera_private.remove_expired and audits the run.';
+    'The retention job (service_role): per table, the cutoff and what is past it; dry_run counts only (any clock), otherwise removes through tessera.retention_remove and audits the run.';
 
 REVOKE ALL ON FUNCTION tessera.retention_run(timestamptz, boolean) FROM PUBLIC; -- functions are executable by PUBLIC by default
 GRANT EXECUTE ON FUNCTION tessera.retention_run(timestamptz, boolean) TO service_role;

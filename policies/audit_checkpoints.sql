@@ -35,7 +35,7 @@ CREATE POLICY audit_checkpoints_insert_definer_sealer ON tessera.audit_checkpoin
     WITH CHECK ((SELECT SESSION_USER) = 'tessera_sealer'::name);
 
 -- Privileges for authenticated: rows narrowed by the policy above. Read only.
--- tessera_private.remove_expired (retention) reads the checkpoints to find the one that
+-- tessera.retention_remove (retention) reads the checkpoints to find the one that
 -- seals a month before dropping it, and records it as the verifier's new starting point.
 CREATE POLICY audit_checkpoints_select_definer_retention ON tessera.audit_checkpoints
     FOR SELECT TO tessera_owner

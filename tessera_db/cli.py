@@ -216,6 +216,8 @@ main.add_command(__import__("tessera_db.commands.keys", fromlist=["keys"]).keys)
 main.add_command(__import__("tessera_db.commands.sweep", fromlist=["sweep"]).sweep)
 main.add_command(__import__("tessera_db.commands.secrets", fromlist=["secrets"]).secrets)
 main.add_command(__import__("tessera_db.commands.secrets", fromlist=["batches"]).batches)
+main.add_command(__import__("tessera_db.commands.clients", fromlist=["clients"]).clients)
+main.add_command(__import__("tessera_db.commands.retention", fromlist=["retention"]).retention)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

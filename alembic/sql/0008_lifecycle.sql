@@ -15,7 +15,7 @@
 --    (audit_events_complete_unless_erased), actions erasure and retention.
 -- 5. The owner's *_definer_removal / *_definer_erasure policies on every table the
 --    erasure or the retention job touches.
--- 6. tessera.erase_client, tessera_private.remove_expired, tessera.retention_run.
+-- 6. tessera.erase_client, tessera.retention_remove, tessera.retention_run.
 
 -- >>> functions/tessera_private.retention_classes.sql
 -- tessera_private.retention_classes(): THE list of how long every tessera table keeps its
@@ -322,8 +322,9 @@ REVOKE ALL ON FUNCTION tessera_private.erasing_client_id() FROM PUBLIC; -- funct
 
 -- >>> functions/tessera_private.erased_tag.sql
 -- tessera_private.erased_tag(salt, tag): the pseudonym that replaces a free-text tag
--- (feature_tag, customer_tag) of an erased invoiced client: 'erased-' and 16 hex
--- digits of SHA-256(salt || tag). tessera.erase_client draws one random salt per
+-- (feature_tag, customer_tag) of an erased invoiced client: 'erased-' and the first 16
+-- hex digits of SHA-256(salt || tag), written with letters only (0-9 as g-p), so that
+-- no pseudonym looks like a phone or card number to the tags' personal-data CHECKs. tessera.erase_client draws one random salt per
 -- erasure and forgets it, so the same tag gets the same pseudonym in every row of that
 -- erasure (the readings' per-tag groups still add up) while nobody, the database
 -- included, can recompute a pseudonym from a guessed tag afterwards.
@@ -334,12 +335,12 @@ IMMUTABLE
 PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $function$
-    SELECT 'erased-' || pg_catalog.left(pg_catalog.encode(
-        pg_catalog.sha256(p_salt || pg_catalog.convert_to(p_tag, 'UTF8')), 'hex'), 16)
+    SELECT 'erased-' || pg_catalog.translate(pg_catalog.left(pg_catalog.encode(
+        pg_catalog.sha256(p_salt || pg_catalog.convert_to(p_tag, 'UTF8')), 'hex'), 16), '0123456789', 'ghijklmnop')
 $function$;
 
 COMMENT ON FUNCTION tessera_private.erased_tag(bytea, text) IS
-    'Pseudonym of a tag of an erased invoiced client: erased- and 16 hex digits of SHA-256(per-erasure random salt || tag).';
+    'Pseudonym of a tag of an erased invoiced client: erased- and 16 hex digits (as letters) of SHA-256(per-erasure random salt || tag).';
 
 REVOKE ALL ON FUNCTION tessera_private.erased_tag(bytea, text) FROM PUBLIC; -- functions are executable by PUBLIC by default
 
@@ -724,186 +725,7 @@ COMMENT ON COLUMN tessera.audit_events.action IS 'insert | update | delete | tru
 COMMENT ON COLUMN tessera.audit_events.erasure_event_id IS 'Set by tessera.erase_client only: the erasure event that emptied (tombstone) or stripped this row; content_hash stays the original''s.';
 
 -- >>> policies/*.sql (the owner's removal and erasure policies)
-CREATE POLICY api_keys_select_definer_removal ON tessera.api_keys
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()));
 
-
-CREATE POLICY api_keys_delete_definer_removal ON tessera.api_keys
-    FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY audit_checkpoints_select_definer_retention ON tessera.audit_checkpoints
-    FOR SELECT TO tessera_owner
-    USING ((SELECT pg_catalog.current_setting('tessera.removal', true)) = 'retention');
-
-
-CREATE POLICY audit_events_select_definer_removal ON tessera.audit_events
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR occurred_at < (SELECT tessera_private.removal_cutoff('audit_events'))
-           -- the erasure's own tombstones (client_id NULL by then), which its UPDATE
-           -- must still see; they hold nothing but their place in the tree
-           OR erasure_event_id = NULLIF((SELECT pg_catalog.current_setting('tessera.erasure_event_id', true)), '')::bigint);
-
-
-CREATE POLICY audit_events_update_definer_erasure ON tessera.audit_events
-    FOR UPDATE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()))
-    WITH CHECK (erasure_event_id IS NOT NULL AND (SELECT tessera_private.erasing_client_id()) IS NOT NULL);
-
-
-CREATE POLICY balance_transactions_select_definer_removal ON tessera.balance_transactions
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR created_at < (SELECT tessera_private.removal_cutoff('balance_transactions')));
-
-
-CREATE POLICY balance_transactions_delete_definer_removal ON tessera.balance_transactions
-    FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR created_at < (SELECT tessera_private.removal_cutoff('balance_transactions')));
-
-
-CREATE POLICY balance_transactions_update_definer_erasure ON tessera.balance_transactions
-    FOR UPDATE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()))
-    WITH CHECK (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY batches_select_definer_removal ON tessera.batches
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY batches_delete_definer_removal ON tessera.batches
-    FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY cache_entries_select_definer_removal ON tessera.cache_entries
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY cache_entries_delete_definer_removal ON tessera.cache_entries
-    FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY client_users_select_definer_removal ON tessera.client_users
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY client_users_delete_definer_removal ON tessera.client_users
-    FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY clients_select_definer_removal ON tessera.clients
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY clients_delete_definer_removal ON tessera.clients
-    FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY clients_update_definer_erasure ON tessera.clients
-    FOR UPDATE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()))
-    WITH CHECK (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY monthly_readings_select_definer_removal ON tessera.monthly_readings
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR issued_at < (SELECT tessera_private.removal_cutoff('monthly_readings')));
-
-
-CREATE POLICY monthly_readings_delete_definer_removal ON tessera.monthly_readings
-    FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR issued_at < (SELECT tessera_private.removal_cutoff('monthly_readings')));
-
-
-CREATE POLICY monthly_readings_update_definer_erasure ON tessera.monthly_readings
-    FOR UPDATE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()))
-    WITH CHECK (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY optimize_savings_select_definer_removal ON tessera.optimize_savings
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR occurred_at < (SELECT tessera_private.removal_cutoff('optimize_savings')));
-
-
-CREATE POLICY optimize_savings_delete_definer_removal ON tessera.optimize_savings
-    FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR occurred_at < (SELECT tessera_private.removal_cutoff('optimize_savings')));
-
-
-CREATE POLICY optimize_savings_update_definer_erasure ON tessera.optimize_savings
-    FOR UPDATE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()))
-    WITH CHECK (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY reading_share_tokens_select_definer_removal ON tessera.reading_share_tokens
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR expires_at < (SELECT tessera_private.removal_cutoff('reading_share_tokens')));
-
-
-CREATE POLICY reading_share_tokens_delete_definer_removal ON tessera.reading_share_tokens
-    FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR expires_at < (SELECT tessera_private.removal_cutoff('reading_share_tokens')));
-
-
-CREATE POLICY savings_dead_letters_select_definer_removal ON tessera.savings_dead_letters
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR attempted_at < (SELECT tessera_private.removal_cutoff('savings_dead_letters')));
-
-
-CREATE POLICY savings_dead_letters_delete_definer_removal ON tessera.savings_dead_letters
-    FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR attempted_at < (SELECT tessera_private.removal_cutoff('savings_dead_letters')));
-
-
-CREATE POLICY savings_request_keys_select_definer_removal ON tessera.savings_request_keys
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR occurred_at < (SELECT tessera_private.removal_cutoff('savings_request_keys')));
-
-
-CREATE POLICY savings_request_keys_delete_definer_removal ON tessera.savings_request_keys
-    FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id())
-           OR occurred_at < (SELECT tessera_private.removal_cutoff('savings_request_keys')));
-
-
-CREATE POLICY workloads_select_definer_removal ON tessera.workloads
-    FOR SELECT TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY workloads_delete_definer_removal ON tessera.workloads
-    FOR DELETE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()));
-
-
-CREATE POLICY workloads_update_definer_erasure ON tessera.workloads
-    FOR UPDATE TO tessera_owner
-    USING (client_id = (SELECT tessera_private.erasing_client_id()))
-    WITH CHECK (client_id = (SELECT tessera_private.erasing_client_id()));
 
 -- >>> functions/tessera.erase_client.sql
 -- tessera.erase_client(client_id, reason): a client's erasure (GDPR Art. 17; seed "Hard-
@@ -1189,8 +1011,8 @@ COMMENT ON FUNCTION tessera.erase_client(uuid, text) IS
 REVOKE ALL ON FUNCTION tessera.erase_client(uuid, text) FROM PUBLIC; -- functions are executable by PUBLIC by default
 GRANT EXECUTE ON FUNCTION tessera.erase_client(uuid, text) TO authenticated;
 
--- >>> functions/tessera_private.remove_expired.sql
--- tessera_private.remove_expired(now): the removal half of tessera.retention_run, the one
+-- >>> functions/tessera.retention_remove.sql
+-- tessera.retention_remove(now): the removal half of tessera.retention_run, the one
 -- path by which rows leave a ledger or the audit log on schedule (the other is a
 -- client's erasure, tessera.erase_client).
 --
@@ -1218,7 +1040,7 @@ GRANT EXECUTE ON FUNCTION tessera.erase_client(uuid, text) TO authenticated;
 -- SECURITY DEFINER (partitions are the owner's to drop; the owner's *_definer_removal
 -- policies admit only rows past their window while tessera.removal = 'retention').
 -- EXECUTE for service_role only (tessera.retention_run, pg_cron); everyone else 42501.
-CREATE FUNCTION tessera_private.remove_expired(p_now timestamptz)
+CREATE FUNCTION tessera.retention_remove(p_now timestamptz)
 RETURNS TABLE (table_name name, partitions_dropped integer, rows_removed bigint, cutoff timestamptz, detail text)
 LANGUAGE plpgsql
 VOLATILE
@@ -1325,11 +1147,11 @@ BEGIN
 END
 $function$;
 
-COMMENT ON FUNCTION tessera_private.remove_expired(timestamptz) IS
+COMMENT ON FUNCTION tessera.retention_remove(timestamptz) IS
     'Retention (service_role, through tessera.retention_run): drops whole monthly partitions past their window (audit months only once sealed), deletes other expired rows under the guard, writes one retention audit event.';
 
-REVOKE ALL ON FUNCTION tessera_private.remove_expired(timestamptz) FROM PUBLIC; -- functions are executable by PUBLIC by default
-GRANT EXECUTE ON FUNCTION tessera_private.remove_expired(timestamptz) TO service_role;
+REVOKE ALL ON FUNCTION tessera.retention_remove(timestamptz) FROM PUBLIC; -- functions are executable by PUBLIC by default
+GRANT EXECUTE ON FUNCTION tessera.retention_remove(timestamptz) TO service_role;
 
 -- >>> functions/tessera.retention_run.sql
 -- tessera.retention_run(now, dry_run): the retention job behind `tessera-db retention run`
@@ -1339,7 +1161,7 @@ GRANT EXECUTE ON FUNCTION tessera_private.remove_expired(timestamptz) TO service
 --
 --   dry_run => true   counts only, for any now (the future included: "what would a
 --                     7-year window let go on 2034-01-01"); writes nothing.
---   dry_run => false  removes them through tessera_private.remove_expired (the guarded
+--   dry_run => false  removes them through tessera.retention_remove (the guarded
 --                     path; now may not be later than the database clock) and writes
 --                     one audit event with the counts.
 --
@@ -1359,7 +1181,7 @@ BEGIN
         RAISE EXCEPTION 'retention_run needs a clock and a dry-run flag' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF NOT p_dry_run THEN
-        RETURN QUERY SELECT * FROM tessera_private.remove_expired(p_now);
+        RETURN QUERY SELECT * FROM tessera.retention_remove(p_now);
         RETURN;
     END IF;
     FOR lifecycle IN
@@ -1388,7 +1210,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION tessera.retention_run(timestamptz, boolean) IS
-    'The retention job (service_role): per table, the cutoff and what is past it; dry_run counts only (any clock), otherwise removes through tessera_private.remove_expired and audits the run.';
+    'The retention job (service_role): per table, the cutoff and what is past it; dry_run counts only (any clock), otherwise removes through tessera.retention_remove and audits the run.';
 
 REVOKE ALL ON FUNCTION tessera.retention_run(timestamptz, boolean) FROM PUBLIC; -- functions are executable by PUBLIC by default
 GRANT EXECUTE ON FUNCTION tessera.retention_run(timestamptz, boolean) TO service_role;

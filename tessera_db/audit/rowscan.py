@@ -48,16 +48,19 @@ try:  # CPython's own SHA-256: same digests, less call overhead than OpenSSL's f
 except ImportError:  # pragma: no cover - other interpreters
     _small_sha256 = hashlib.sha256
 
-#: Columns in wire order: content_hash; occurred_at and event_id, whose lengths are
-#: read here; then txid .. prompt_fingerprint_v1 in encoding v1 order, which arrive as
-#: one contiguous run of already-framed fields and are hashed as they are.
+#: Columns in wire order: content_hash; erasure_event_id (NULL but on the rows an
+#: erasure emptied or stripped, whose content no longer hashes to content_hash: their
+#: leaf is the stored hash, and tessera_db.audit.verify checks that a sealed erasure
+#: event authorises exactly them); occurred_at and event_id, whose lengths are read
+#: here; then txid .. prompt_fingerprint_v1 in encoding v1 order, which arrive as one
+#: contiguous run of already-framed fields and are hashed as they are.
 _COLUMNS = (
-    "e.content_hash", "e.occurred_at::text", "e.event_id::text",
+    "e.content_hash", "e.erasure_event_id::text", "e.occurred_at::text", "e.event_id::text",
     "e.txid::text", "e.client_id::text", "e.entity", "e.entity_id", "e.action", "e.before::text",
     "e.after::text", "e.actor_role", "e.actor_session_role", "e.actor_email", "e.actor_sub", "e.actor_job",
     "e.request_id", "e.reason", "e.source_ip::text", "e.prompt_fingerprint_v1::text",
 )
-assert [c.removeprefix("e.").removesuffix("::text") for c in _COLUMNS[1:]] == [
+assert [c.removeprefix("e.").removesuffix("::text") for c in _COLUMNS[2:]] == [
     "occurred_at", "event_id", *encoding.FIELDS[2:]]
 
 _QUERY = sql.SQL(
@@ -70,11 +73,14 @@ MIN_EVENT_ID = -(2 ** 63)
 MAX_EVENT_ID = 2 ** 63 - 1
 
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-#: Field count (19) and the content_hash length (32): every row starts with these 6 bytes.
+#: Field count (20) and the content_hash length (32): every row starts with these 6 bytes.
 _ROW_START = struct.pack(">hi", len(_COLUMNS), 32)
 _TRAILER = b"\xff\xff"
 _TS_FIELD = struct.pack(">I", 27)  # len('YYYY-MM-DDTHH:MM:SS.ffffffZ')
 _LEAF = b"\x00"
+_NULL = b"\xff\xff\xff\xff"
+#: Where occurred_at's length sits in a row whose erasure_event_id is NULL.
+_TS_AT = 42
 
 
 def prepare_session(conn: psycopg.Connection[Any]) -> None:
@@ -101,6 +107,10 @@ class ChunkResult:
     problem: tuple[str, str] | None = None
     counts: list[int] = field(default_factory=list)
     leaves: list[bytes] = field(default_factory=list)
+    #: (event_id, content_hash, erasure_event_id) of the rows an erasure emptied or
+    #: stripped, in event_id order: accepted only if a sealed erasure event commits to
+    #: exactly them (tessera_db.audit.verify).
+    erased: list[tuple[int, bytes, int]] = field(default_factory=list)
 
 
 def subtrees(leaves: bytes, start: int, cuts: list[int]) -> list[tuple[int, bytes]]:
@@ -170,6 +180,7 @@ def scan(conn: psycopg.Connection[Any], lo: int, hi: int, horizons: list[int]) -
     first_message = True
     first_event: int | None = None
     problem: tuple[str, str] | None = None
+    erased: list[tuple[int, bytes, int]] = []
     while True:
         n, data = get(1)
         if n == 0:  # nothing buffered: wait for the socket (releases the GIL), read on
@@ -194,14 +205,37 @@ def scan(conn: psycopg.Connection[Any], lo: int, hi: int, horizons: list[int]) -
             problem = (f"the row after event_id={last_event}",
                        "unexpected row layout (content_hash is not 32 bytes)")
             continue
+        if line[38:42] != _NULL:  # erased (tombstone or stripped): the stored hash is its leaf
+            try:
+                erased_by, event_id, txid = _erased_row(line, i32)
+            except (ValueError, struct.error) as exc:
+                problem = (f"the row after event_id={last_event}", f"malformed ({exc})")
+                continue
+            stored = line[6:38]
+            rows += 1
+            if event_id <= last_event:
+                problem = (f"row event_id={event_id}", "event_id appears twice" if event_id == last_event
+                           else "rows did not arrive in event_id order")
+                continue
+            if last_event < lo:
+                first_event = event_id
+            last_event = event_id
+            erased.append((event_id, stored, erased_by))
+            b = bisect_right(horizons, txid)
+            if b < nb:
+                buckets[b].append(leaf_sha(_LEAF + stored).digest())
+            else:
+                unsealed += 1
+            cur_lo, cur_hi = above, below  # re-derive the bucket for the next row
+            continue
         try:
-            o = 42 + i32(line, 38)[0]
-            raw_ts = line[42:o]
+            o = 46 + i32(line, _TS_AT)[0]
+            raw_ts = line[46:o]
             if raw_ts != last_raw_ts:  # rows of one transaction share now()
                 if raw_ts[:19] != last_second_raw:  # rows of one second share the start
                     last_second = _timestamp_second(raw_ts)
                     last_second_raw = raw_ts[:19]
-                if o == 64:  # no fraction: '...:SS+00'
+                if o == 68:  # no fraction: '...:SS+00'
                     if raw_ts[19:] != b"+00":
                         raise ValueError(f"unexpected timestamp text {raw_ts!r}")
                     last_ts = last_second + b"000000Z"
@@ -255,7 +289,22 @@ def scan(conn: psycopg.Connection[Any], lo: int, hi: int, horizons: list[int]) -
     result.problem = problem
     result.counts = [len(bucket) for bucket in buckets]
     result.leaves = [b"".join(bucket) for bucket in buckets]
+    result.erased = erased
     return result
+
+
+def _erased_row(line: bytes, i32: Any) -> tuple[int, int, int]:
+    """(erasure_event_id, event_id, txid) of a row an erasure emptied or stripped: its
+    content is not hashed (it no longer matches content_hash by design)."""
+    n = i32(line, 38)[0]
+    erased_by = int(line[42:42 + n])
+    o = 42 + n
+    o += 4 + i32(line, o)[0]  # occurred_at
+    el = i32(line, o)[0]
+    event_id = int(line[o + 4:o + 4 + el])
+    o += 4 + el
+    txid = int(line[o + 4:o + 4 + i32(line, o)[0]])
+    return erased_by, event_id, txid
 
 
 def _next_result(conn: psycopg.Connection[Any]) -> pq.abc.PGresult | None:

@@ -23,13 +23,28 @@ checks, stopping at the first bad item:
 
 On success the state file is (re)written with the latest checkpoint. Rows at or above
 the latest horizon are not sealed yet and are only counted.
+
+Two kinds of change are part of the log's life, not tampering (docs/erasure.md):
+
+* erased rows (tessera.erase_client): a row with erasure_event_id set keeps its
+  content_hash, which is its leaf, and no longer hashes from its content. It is accepted
+  only when that names a sealed, intact audit event of action ``erasure`` whose
+  ``after`` commits to exactly the erased rows naming it: their count, first and last
+  event_id and SHA-256('tessera.erasure.v1' || int8(event_id) || content_hash ...). A row
+  blanked by hand names no such event, or breaks its commitment.
+* dropped months (tessera.retention_run): when a sealed, intact ``retention`` event
+  records an ``audit_prune`` checkpoint, the tree is rebuilt from that checkpoint's stored
+  frontier (checked against its signed root) instead of from the first leaf; rows sealed
+  at or before it are hashed but not re-folded. The result says where it started.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
+import struct
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -78,6 +93,10 @@ class VerifyResult:
     unsealed_rows: int = 0
     latest: Checkpoint | None = None
     state_written: bool = False
+    #: rows an erasure emptied or stripped, each authorised by a sealed erasure event
+    erased_rows: int = 0
+    #: the checkpoint the tree was rebuilt from when retention dropped older months
+    verified_from: Checkpoint | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -321,8 +340,23 @@ def _verify(conn: psycopg.Connection[Any], keys: Mapping[str, Ed25519PublicKey],
         if problem is not None:
             result.problem = problem
             return result
+        # Erasures and retention: what the sealed log itself says happened to it.
+        sealed_below = good[-1].horizon if good else 0
+        erasures, prune_id = _lifecycle_events(conn, sealed_below)
+        problem = _check_erased(scan.chunks, erasures, result)
+        if problem is not None:
+            result.problem = problem
+            return result
+        base = 0
+        if prune_id is not None:
+            base = next((i + 1 for i, cp in enumerate(good) if cp.checkpoint_id == prune_id), 0)
+            if base == 0:
+                result.problem = Problem(f"checkpoint {prune_id}", (
+                    "a retention event starts the log at this checkpoint, which is missing or does not verify"))
+                return result
+            result.verified_from = good[base - 1]
         # -- 3: rebuild the tree checkpoint by checkpoint.
-        problem, size, root_at_state = _rebuild(scan, good, state, result)
+        problem, size, root_at_state = _rebuild(scan, good, state, result, base)
         if problem is not None:
             result.problem = problem
             return result
@@ -356,6 +390,61 @@ def _verify(conn: psycopg.Connection[Any], keys: Mapping[str, Ed25519PublicKey],
     return result
 
 
+def _lifecycle_events(conn: psycopg.Connection[Any], sealed_below: int) -> tuple[dict[int, dict[str, Any]], int | None]:
+    """The sealed erasure events (event_id -> their ``after``) and the latest checkpoint a
+    sealed retention event starts the log from. Read in the verifier's snapshot; their
+    rows' hashes were recomputed by the scan (an edited one has already failed), and
+    only events below the latest good horizon count: a checkpoint signed them."""
+    erasures: dict[int, dict[str, Any]] = {}
+    prune: int | None = None
+    rows = conn.execute(
+        "SELECT event_id, txid::text, action, after::text FROM tessera.audit_events"
+        " WHERE action IN ('erasure', 'retention') AND erasure_event_id IS NULL ORDER BY event_id").fetchall()
+    for event_id, txid, action, after in rows:
+        if int(txid) >= sealed_below or after is None:
+            continue
+        details = json.loads(after)
+        if action == "erasure":
+            erasures[int(event_id)] = details
+        elif isinstance(details.get("audit_prune"), dict):
+            checkpoint_id = int(details["audit_prune"]["checkpoint_id"])
+            prune = checkpoint_id if prune is None else max(prune, checkpoint_id)
+    return erasures, prune
+
+
+def erasure_commitment(rows: Iterable[tuple[int, bytes]]) -> bytes:
+    """SHA-256('tessera.erasure.v1' || for each (event_id, content_hash), in event_id
+    order, the 8-byte big-endian event_id and the 32-byte hash): what an erasure event's
+    ``events_sha256`` commits to (tessera.erase_client computes it in SQL)."""
+    h = hashlib.sha256(b"tessera.erasure.v1")
+    for event_id, content_hash in rows:
+        h.update(struct.pack(">q", event_id) + content_hash)
+    return h.digest()
+
+
+def _check_erased(chunks: list[rowscan.ChunkResult], erasures: Mapping[int, Mapping[str, Any]],
+                  result: VerifyResult) -> Problem | None:
+    """Every erased row names a sealed erasure event, and each such event's commitment is
+    exactly the erased rows naming it."""
+    named: dict[int, list[tuple[int, bytes]]] = {}
+    for chunk in chunks:
+        for event_id, content_hash, erased_by in chunk.erased:
+            if erased_by not in erasures:
+                return Problem(f"row event_id={event_id}", (
+                    f"emptied or stripped, naming erasure event {erased_by}, which is not a sealed erasure "
+                    "event: the row was blanked by hand"))
+            named.setdefault(erased_by, []).append((event_id, content_hash))
+            result.erased_rows += 1
+    for erased_by, details in erasures.items():
+        rows = named.get(erased_by, [])
+        expected = (int(details.get("events", -1)), details.get("events_sha256"))
+        if (len(rows), erasure_commitment(rows).hex()) != expected:
+            return Problem(f"erasure event {erased_by}", (
+                f"commits to {expected[0]} erased row(s), {len(rows)} name it and their hashes do not match "
+                "its commitment: erased rows were added, removed or altered by hand"))
+    return None
+
+
 def _check_rows(chunks: list[rowscan.ChunkResult], result: VerifyResult) -> Problem | None:
     """Counts the rows; the first bad row (or rows out of event_id order across chunks)."""
     last_event: int | None = None
@@ -372,15 +461,16 @@ def _check_rows(chunks: list[rowscan.ChunkResult], result: VerifyResult) -> Prob
 
 
 def _rebuild(scan: _RowScan, good: list[Checkpoint], state: State | None,
-             result: VerifyResult) -> tuple[Problem | None, int, bytes | None]:
+             result: VerifyResult, base: int = 0) -> tuple[Problem | None, int, bytes | None]:
     """Rebuild the tree checkpoint by checkpoint from the rows' leaves (in seal order:
     bucket by bucket, chunk by chunk inside a bucket, event_id order inside a chunk) and
     compare each checkpoint's size, root and frontier; also the root at the state
     file's tree_size."""
-    cut = [state.tree_size] if state is not None else []
+    start = good[base - 1] if base else None
+    pos = start.tree_size if start is not None else 0
+    cut = [state.tree_size] if state is not None and state.tree_size > pos else []
     requests: list[tuple[int, int, int, list[int]]] = []
-    pos = 0
-    for b in range(len(good)):
+    for b in range(base, len(good)):
         for c, chunk in enumerate(scan.chunks):
             n = chunk.counts[b]
             if n:
@@ -389,9 +479,27 @@ def _rebuild(scan: _RowScan, good: list[Checkpoint], state: State | None,
     subtrees = scan.subtrees(requests)
     frontier = merkle.Frontier()
     root_at_state: bytes | None = merkle.EMPTY_ROOT if state is not None and state.tree_size == 0 else None
+    if start is not None:
+        # Retention dropped the months sealed up to this checkpoint: start from its stored
+        # frontier, which must fold to the root its signature covers.
+        item = f"checkpoint {start.checkpoint_id} (tree_size {start.tree_size})"
+        try:
+            frontier = merkle.Frontier(start.tree_size, start.frontier)
+        except ValueError as exc:
+            return Problem(item, f"stored frontier is malformed ({exc})"), 0, None
+        if frontier.root() != start.root_hash:
+            return Problem(item, "stored frontier does not fold to its signed root (edited checkpoint)"), 0, None
+        if state is not None and state.tree_size <= start.tree_size:
+            # Leaves before the start are gone: the signed root of the remembered
+            # checkpoint stands for them (its signature was checked above).
+            root_at_state = next((cp.root_hash for cp in good[:base] if cp.tree_size == state.tree_size), None)
+        result.sealed_rows = start.tree_size
+        result.latest = start
     runs = iter(requests)
     run = next(runs, None)
     for b, cp in enumerate(good):
+        if b < base:
+            continue
         item = f"checkpoint {cp.checkpoint_id} (tree_size {cp.tree_size})"
         while run is not None and run[1] == b:
             for height, root in subtrees[(run[0], run[1])]:

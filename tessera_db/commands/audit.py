@@ -130,9 +130,14 @@ def verify(public_keys: tuple[Path, ...], state_file: Path, dsn: str | None) -> 
         click.echo(f"OK: no checkpoint yet; {result.rows} row(s) hashed correctly, none sealed")
         return
     c = result.latest
+    start = result.verified_from
+    origin = ("from the first event" if start is None else
+              f"from checkpoint {start.checkpoint_id} (tree_size {start.tree_size}: the months sealed up to it "
+              "were dropped by retention; its signed frontier stands for them)")
     click.echo(f"OK: {result.checkpoints} checkpoint(s), tree_size {c.tree_size}, root {c.root_hash.hex()} "
-               f"(checkpoint {c.checkpoint_id}, sealed {c.sealed_at:%Y-%m-%d %H:%M:%S %Z}); "
-               f"{result.rows} row(s) verified, {result.unsealed_rows} not sealed yet; "
+               f"(checkpoint {c.checkpoint_id}, sealed {c.sealed_at:%Y-%m-%d %H:%M:%S %Z}); verified {origin}; "
+               f"{result.rows} row(s) verified, {result.erased_rows} erased row(s) (tombstones or stripped) "
+               f"accepted on sealed erasure events, {result.unsealed_rows} not sealed yet; "
                f"state saved to {state_file}")
 
 

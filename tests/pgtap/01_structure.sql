@@ -100,13 +100,17 @@ SELECT ok(NOT (0::oid = ANY (p.polroles)),
 SELECT policies_are('tessera', 'clients', ARRAY[
     'clients_select_operator_or_sponsor', 'clients_insert_operator', 'clients_update_operator',
     'clients_delete_operator', 'clients_select_definer_for_caller', 'clients_update_definer_for_caller',
-    'clients_select_definer_recording'],
+    'clients_select_definer_recording',
+    -- issue 14: tessera.erase_client reaches only the client it is erasing
+    'clients_select_definer_removal', 'clients_delete_definer_removal', 'clients_update_definer_erasure'],
     'tessera.clients carries exactly its declared policies');
 SELECT policies_are('tessera', 'workloads', ARRAY[
     'workloads_select_operator_or_sponsor', 'workloads_insert_operator',
     'workloads_update_operator_or_sponsor', 'workloads_delete_operator',
     'workloads_select_definer_recording',   -- functions acting for one client read its workloads
-    'workloads_select_definer_ingest'],     -- issue 12: record_request(s) read the batch's opt-ins
+    'workloads_select_definer_ingest',      -- issue 12: record_request(s) read the batch's opt-ins
+    'workloads_select_definer_removal', 'workloads_delete_definer_removal',  -- issue 14: erasure
+    'workloads_update_definer_erasure'],
     'tessera.workloads carries exactly its declared policies');
 SELECT policies_are('tessera', 'operators', ARRAY[
     'operators_select_operator', 'operators_insert_operator', 'operators_update_operator',
@@ -115,7 +119,8 @@ SELECT policies_are('tessera', 'operators', ARRAY[
 SELECT policies_are('tessera', 'client_users', ARRAY[
     'client_users_select_operator_or_sponsor', 'client_users_insert_operator',
     'client_users_update_operator', 'client_users_delete_operator',
-    'client_users_select_definer_own_email'],
+    'client_users_select_definer_own_email',
+    'client_users_select_definer_removal', 'client_users_delete_definer_removal'],  -- issue 14: erasure
     'tessera.client_users carries exactly its declared policies');
 
 --- PUBLIC ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
--- tessera_private.remove_expired(now): the removal half of tessera.retention_run, the one
+-- tessera.retention_remove(now): the removal half of tessera.retention_run, the one
 -- path by which rows leave a ledger or the audit log on schedule (the other is a
 -- client's erasure, tessera.erase_client).
 --
@@ -26,7 +26,7 @@
 -- SECURITY DEFINER (partitions are the owner's to drop; the owner's *_definer_removal
 -- policies admit only rows past their window while tessera.removal = 'retention').
 -- EXECUTE for service_role only (tessera.retention_run, pg_cron); everyone else 42501.
-CREATE FUNCTION tessera_private.remove_expired(p_now timestamptz)
+CREATE FUNCTION tessera.retention_remove(p_now timestamptz)
 RETURNS TABLE (table_name name, partitions_dropped integer, rows_removed bigint, cutoff timestamptz, detail text)
 LANGUAGE plpgsql
 VOLATILE
@@ -133,8 +133,8 @@ BEGIN
 END
 $function$;
 
-COMMENT ON FUNCTION tessera_private.remove_expired(timestamptz) IS
+COMMENT ON FUNCTION tessera.retention_remove(timestamptz) IS
     'Retention (service_role, through tessera.retention_run): drops whole monthly partitions past their window (audit months only once sealed), deletes other expired rows under the guard, writes one retention audit event.';
 
-REVOKE ALL ON FUNCTION tessera_private.remove_expired(timestamptz) FROM PUBLIC; -- functions are executable by PUBLIC by default
-GRANT EXECUTE ON FUNCTION tessera_private.remove_expired(timestamptz) TO service_role;
+REVOKE ALL ON FUNCTION tessera.retention_remove(timestamptz) FROM PUBLIC; -- functions are executable by PUBLIC by default
+GRANT EXECUTE ON FUNCTION tessera.retention_remove(timestamptz) TO service_role;
