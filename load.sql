@@ -38,7 +38,7 @@ SET ROLE tessera_owner;
 
 -- Lifecycle (issue 14): the retention list, the operator-side delete log and the
 -- helpers every table's removal policies use (loaded before the first policy file)
-\ir functions/tessera_private.retention_classes.sql
+\ir functions/tessera.retention_classes.sql
 \ir functions/tessera_private.retention_cutoff.sql
 \ir functions/tessera_private.removal_cutoff.sql
 \ir functions/tessera_private.guard_client_erasure_update.sql

@@ -267,3 +267,22 @@ BEGIN
     END IF;
 END
 $demo_keys$;
+
+-- lifecycle (issue 14) ----------------------------------------------------------------
+-- Pied Piper, a free account that closed: created here with a sponsor and a workload,
+-- then erased by the operator (tessera_db.demo.load calls tessera.erase_client), so the
+-- delete log has a row and the audit log tombstones that `tessera-db audit verify`
+-- accepts. Never re-created once erased (the delete log remembers it).
+INSERT INTO tessera.clients (client_id, name, plan_tier)
+SELECT 'd0000000-0000-4000-8000-000000000004', 'Pied Piper', 'free'
+ WHERE NOT EXISTS (SELECT 1 FROM tessera.client_erasures WHERE client_id = 'd0000000-0000-4000-8000-000000000004')
+ON CONFLICT (client_id) DO NOTHING;
+INSERT INTO tessera.workloads (client_id, workload_id, name)
+SELECT 'd0000000-0000-4000-8000-000000000004', 'd1000000-0000-4000-8000-000000000001', 'compression'
+ WHERE EXISTS (SELECT 1 FROM tessera.clients WHERE client_id = 'd0000000-0000-4000-8000-000000000004')
+ON CONFLICT (client_id, workload_id) DO NOTHING;
+INSERT INTO tessera.client_users (client_id, client_user_id, email, display_name)
+SELECT 'd0000000-0000-4000-8000-000000000004', 'd2000000-0000-4000-8000-000000000001', 'richard@piedpiper.example',
+       'Richard (Pied Piper)'
+ WHERE EXISTS (SELECT 1 FROM tessera.clients WHERE client_id = 'd0000000-0000-4000-8000-000000000004')
+ON CONFLICT (client_id, client_user_id) DO NOTHING;

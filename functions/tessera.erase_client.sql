@@ -1,7 +1,7 @@
 -- tessera.erase_client(client_id, reason): a client's erasure (GDPR Art. 17; seed "Hard-
 -- delete on account closure"). Operators only; docs/erasure.md is the reference.
 --
--- What goes, by tessera_private.retention_classes() (on_erasure_invoiced /
+-- What goes, by tessera.retention_classes() (on_erasure_invoiced /
 -- on_erasure_other):
 --   hobby and free   every row of the client in every table: sponsors, keys, batches
 --                    and their secrets, cache, savings and their idempotency keys, dead
@@ -237,7 +237,7 @@ BEGIN
     IF invoiced THEN
         SELECT pg_catalog.array_agg(DISTINCT c.column_name)
           INTO personal_keys
-          FROM tessera_private.retention_classes() AS r
+          FROM tessera.retention_classes() AS r
          CROSS JOIN LATERAL pg_catalog.unnest(r.personal_columns) AS c(column_name);
         UPDATE tessera.audit_events AS a
            SET actor_email = NULL, actor_sub = NULL, reason = NULL, source_ip = NULL,

@@ -2,7 +2,7 @@
 -- path by which rows leave a ledger or the audit log on schedule (the other is a
 -- client's erasure, tessera.erase_client).
 --
--- For every table that tessera_private.retention_classes() gives to
+-- For every table that tessera.retention_classes() gives to
 -- tessera.retention_run, with cutoff = least(now, the database clock) - its window:
 --   * whole monthly partitions (<table>_pYYYY_MM) that end at or before the cutoff are
 --     detached and dropped, never deleted row by row. An audit_events month is dropped
@@ -58,7 +58,7 @@ BEGIN
 
     FOR lifecycle IN
         SELECT r.table_name, r.time_column, r.retention_window
-          FROM tessera_private.retention_classes() AS r
+          FROM tessera.retention_classes() AS r
          WHERE r.removed_by = 'tessera.retention_run'
          ORDER BY r.table_name = 'monthly_readings', r.table_name  -- share links before the readings they name
     LOOP

@@ -1,10 +1,11 @@
 -- tessera.retention_run(now, dry_run): the retention job behind `tessera-db retention run`
 -- and the pg_cron job (tessera-db jobs schedule). One row per table that the retention
--- list (tessera_private.retention_classes()) gives to this job: its cutoff (now minus
+-- list (tessera.retention_classes()) gives to this job: its cutoff (now minus
 -- its window), the whole monthly partitions past it and the rows past it.
 --
 --   dry_run => true   counts only, for any now (the future included: "what would a
---                     7-year window let go on 2034-01-01"); writes nothing.
+--                     7-year window let go on 2034-01-01"); writes nothing. A table
+--                     the caller may not read is listed with rows_removed NULL.
 --   dry_run => false  removes them through tessera.retention_remove (the guarded
 --                     path; now may not be later than the database clock) and writes
 --                     one audit event with the counts.
@@ -30,7 +31,7 @@ BEGIN
     END IF;
     FOR lifecycle IN
         SELECT r.table_name, r.time_column, r.retention_window
-          FROM tessera_private.retention_classes() AS r
+          FROM tessera.retention_classes() AS r
          WHERE r.removed_by = 'tessera.retention_run'
          ORDER BY r.table_name = 'monthly_readings', r.table_name
     LOOP
@@ -43,11 +44,18 @@ BEGIN
            AND c.relname ~ '_p[0-9]{4}_[0-9]{2}$'
            AND ((pg_catalog.to_date(pg_catalog.right(c.relname, 7), 'YYYY_MM') + interval '1 month')::timestamp
                     AT TIME ZONE 'UTC') <= cutoff;
-        EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM tessera.%I WHERE %I < $1',
-                                  lifecycle.table_name, lifecycle.time_column)
-           INTO rows_removed USING cutoff;
         detail := CASE WHEN lifecycle.table_name = 'audit_events'
                        THEN 'whole months only, once a checkpoint seals them' END;
+        IF pg_catalog.has_table_privilege(pg_catalog.format('tessera.%I', lifecycle.table_name), 'SELECT') THEN
+            EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM tessera.%I WHERE %I < $1',
+                                      lifecycle.table_name, lifecycle.time_column)
+               INTO rows_removed USING cutoff;
+        ELSE
+            -- An internal table no API role reads (savings_request_keys: one key per
+            -- optimize_savings row, with the same occurred_at): not counted here.
+            rows_removed := NULL;
+            detail := 'not counted: the caller cannot read this table';
+        END IF;
         RETURN NEXT;
     END LOOP;
 END

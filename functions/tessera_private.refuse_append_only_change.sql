@@ -1,7 +1,7 @@
 -- tessera_private.refuse_append_only_change(): trigger body that refuses UPDATE, DELETE
 -- and TRUNCATE on an append-only table, for every role, the owner included -- except on
 -- the two guarded paths by which anything ever leaves a ledger or the audit log
--- (tessera_private.retention_classes(), docs/erasure.md):
+-- (tessera.retention_classes(), docs/erasure.md):
 --
 --   retention  (tessera.retention_run sets tessera.removal = 'retention'): a DELETE of a
 --              row whose time column is before the table's cutoff by the database's own
@@ -43,7 +43,7 @@ BEGIN
         base_table := pg_catalog.regexp_replace(TG_TABLE_NAME, '_(p[0-9]{4}_[0-9]{2}|default)$', '');
         SELECT r.time_column, r.retention_window, r.personal_columns
           INTO lifecycle
-          FROM tessera_private.retention_classes() AS r
+          FROM tessera.retention_classes() AS r
          WHERE r.table_name = base_table;
         IF TG_LEVEL = 'STATEMENT' THEN
             IF removal = 'retention' AND TG_OP = 'DELETE' AND lifecycle.retention_window IS NOT NULL THEN

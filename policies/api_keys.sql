@@ -55,7 +55,7 @@ CREATE POLICY api_keys_select_definer_by_hash ON tessera.api_keys
     USING (key_sha256 = pg_catalog.decode(
                NULLIF((SELECT pg_catalog.current_setting('tessera.api_key_sha256', true)), ''), 'hex'));
 
--- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). The owner,
 -- running tessera.erase_client, reaches only the rows of the client this transaction is
 -- erasing (tessera_private.erasing_client_id()).
 CREATE POLICY api_keys_select_definer_removal ON tessera.api_keys

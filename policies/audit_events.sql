@@ -48,7 +48,7 @@ CREATE POLICY audit_events_select_definer_sealer ON tessera.audit_events
     FOR SELECT TO tessera_owner
     USING ((SELECT SESSION_USER) = 'tessera_sealer'::name);
 
--- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). The owner,
 -- running tessera.erase_client, reaches only the rows of the client this transaction is
 -- erasing (tessera_private.erasing_client_id()) (and, running tessera.retention_run,
 -- reads the rows past their window to count what a dropped partition held; rows are

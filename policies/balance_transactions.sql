@@ -18,7 +18,7 @@ CREATE POLICY balance_transactions_insert_operator ON tessera.balance_transactio
     FOR INSERT TO authenticated
     WITH CHECK ((SELECT tessera_private.is_operator()));
 
--- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). The owner,
 -- running tessera.erase_client or tessera.retention_run, reaches only the rows of the
 -- client this transaction is erasing (tessera_private.erasing_client_id()) and the rows
 -- past their window by the database clock (tessera_private.removal_cutoff, NULL outside a

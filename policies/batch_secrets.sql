@@ -43,6 +43,14 @@ CREATE POLICY batch_secrets_select_definer_to_reseal ON tessera.batch_secrets
     FOR SELECT TO tessera_owner
     USING (key_id <> NULLIF((SELECT pg_catalog.current_setting('tessera.reseal_current_key_id', true)), ''));
 
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). tessera.erase_client,
+-- as the owner, counts the rows of the client this transaction is erasing
+-- (tessera_private.erasing_client_id()) for the delete log; they go by ON DELETE CASCADE
+-- with their batch.
+CREATE POLICY batch_secrets_select_definer_removal ON tessera.batch_secrets
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()));
+
 -- Privileges for authenticated: the metadata only, rows narrowed by the policy above.
 GRANT SELECT (client_id, batch_id, secret_id, scheme, key_id, created_at, resealed_at)
     ON tessera.batch_secrets TO authenticated;

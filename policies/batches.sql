@@ -30,7 +30,7 @@ CREATE POLICY batches_update_definer_recording ON tessera.batches
     USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid)
     WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
--- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). The owner,
 -- running tessera.erase_client, reaches only the rows of the client this transaction is
 -- erasing (tessera_private.erasing_client_id()).
 CREATE POLICY batches_select_definer_removal ON tessera.batches

@@ -45,7 +45,7 @@ CREATE POLICY cache_entries_delete_definer_for_caller ON tessera.cache_entries
     USING ((SELECT tessera_private.is_operator())
            OR client_id = ANY (ARRAY(SELECT pg_catalog.unnest(tessera_private.sponsor_client_ids()))));
 
--- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). The owner,
 -- running tessera.erase_client, reaches only the rows of the client this transaction is
 -- erasing (tessera_private.erasing_client_id()).
 CREATE POLICY cache_entries_select_definer_removal ON tessera.cache_entries

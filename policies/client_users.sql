@@ -30,7 +30,7 @@ CREATE POLICY client_users_select_definer_own_email ON tessera.client_users
     FOR SELECT TO tessera_owner
     USING (email = (SELECT tessera_private.jwt_email()));
 
--- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). The owner,
 -- running tessera.erase_client, reaches only the rows of the client this transaction is
 -- erasing (tessera_private.erasing_client_id()).
 CREATE POLICY client_users_select_definer_removal ON tessera.client_users

@@ -50,7 +50,7 @@ CREATE POLICY clients_select_definer_recording ON tessera.clients
     FOR SELECT TO tessera_owner
     USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
--- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). The owner,
 -- running tessera.erase_client, reaches only the rows of the client this transaction is
 -- erasing (tessera_private.erasing_client_id()): it deletes them, or (an invoiced client)
 -- replaces their personal columns and keeps them for the kept accounting rows.

@@ -34,7 +34,7 @@ CREATE POLICY monthly_readings_select_definer_by_share_token ON tessera.monthly_
                  FROM tessera.reading_share_tokens AS t
                 WHERE t.token_sha256 = (SELECT tessera_private.presented_share_token_sha256())));
 
--- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). The owner,
 -- running tessera.erase_client or tessera.retention_run, reaches only the rows of the
 -- client this transaction is erasing (tessera_private.erasing_client_id()) and the rows
 -- past their window by the database clock (tessera_private.removal_cutoff, NULL outside a

@@ -37,7 +37,7 @@ CREATE POLICY optimize_savings_insert_definer_ingest ON tessera.optimize_savings
     WITH CHECK (client_id = ANY (ARRAY(SELECT pg_catalog.unnest(
         NULLIF((SELECT pg_catalog.current_setting('tessera.ingest_client_ids', true)), '')::uuid[]))));
 
--- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). The owner,
 -- running tessera.erase_client or tessera.retention_run, reaches only the rows of the
 -- client this transaction is erasing (tessera_private.erasing_client_id()) and the rows
 -- past their window by the database clock (tessera_private.removal_cutoff, NULL outside a

@@ -40,7 +40,7 @@ CREATE POLICY reading_share_tokens_select_definer_by_token ON tessera.reading_sh
            AND revoked_at IS NULL
            AND expires_at > now());
 
--- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). The owner,
 -- running tessera.erase_client or tessera.retention_run, reaches only the rows of the
 -- client this transaction is erasing (tessera_private.erasing_client_id()) and the rows
 -- past their window by the database clock (tessera_private.removal_cutoff, NULL outside a

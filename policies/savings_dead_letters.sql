@@ -30,7 +30,7 @@ CREATE POLICY savings_dead_letters_select_definer_replaying ON tessera.savings_d
     FOR SELECT TO tessera_owner
     USING (NULLIF((SELECT pg_catalog.current_setting('tessera.replaying_dead_letters', true)), '') = 'on');
 
--- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). The owner,
 -- running tessera.erase_client or tessera.retention_run, reaches only the rows of the
 -- client this transaction is erasing (tessera_private.erasing_client_id()) and the rows
 -- past their window by the database clock (tessera_private.removal_cutoff, NULL outside a

@@ -28,6 +28,14 @@ CREATE POLICY workload_settings_update_definer_recording ON tessera.workload_set
     USING (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid)
     WITH CHECK (client_id = NULLIF((SELECT pg_catalog.current_setting('tessera.recording_client_id', true)), '')::uuid);
 
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). tessera.erase_client,
+-- as the owner, counts the rows of the client this transaction is erasing
+-- (tessera_private.erasing_client_id()) for the delete log; they go by ON DELETE CASCADE
+-- with their workload.
+CREATE POLICY workload_settings_select_definer_removal ON tessera.workload_settings
+    FOR SELECT TO tessera_owner
+    USING (client_id = (SELECT tessera_private.erasing_client_id()));
+
 -- Privileges for authenticated: read, rows narrowed by the policy above.
 GRANT SELECT ON tessera.workload_settings TO authenticated;
 

@@ -34,7 +34,7 @@ CREATE TRIGGER workloads_guard_sponsor_update
     BEFORE UPDATE ON tessera.workloads
     FOR EACH ROW EXECUTE FUNCTION tessera_private.guard_workload_sponsor_update();
 
--- Lifecycle (issue 14; tessera_private.retention_classes(), docs/erasure.md). The owner,
+-- Lifecycle (issue 14; tessera.retention_classes(), docs/erasure.md). The owner,
 -- running tessera.erase_client, reaches only the rows of the client this transaction is
 -- erasing (tessera_private.erasing_client_id()): it deletes them, or (an invoiced client)
 -- replaces their personal columns and keeps them for the kept accounting rows.

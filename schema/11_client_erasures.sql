@@ -14,7 +14,7 @@
 -- txid, so a forged setting opens nothing); completed once, in the same transaction,
 -- with the counts, the erasure's audit event and finished_at; then frozen, except that
 -- the CLI may attach the signed deletion certificate once. Never deleted but by
--- tessera.retention_run after its window (tessera_private.retention_classes()).
+-- tessera.retention_run after its window (tessera.retention_classes()).
 CREATE TABLE tessera.client_erasures (
     client_id         uuid        NOT NULL,
     erasure_id        uuid        NOT NULL DEFAULT gen_random_uuid(),

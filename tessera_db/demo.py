@@ -37,11 +37,20 @@ IDENTITIES = (
 )
 
 
+#: The demo's closed free account, erased by the demo operator (issue 14).
+ERASED_CLIENT = "d0000000-0000-4000-8000-000000000004"
+DEMO_OPERATOR = "ops@tessera.example"
+
+
 def load(db: Database) -> None:
-    """Insert the demo rows (idempotent) as service_role."""
+    """Insert the demo rows (idempotent) as service_role; then, as the demo operator,
+    erase the closed account (an erasure is an operator's act; erasing again returns
+    the first erasure)."""
     script = (sql_root() / DEMO_FILE).read_text(encoding="utf-8")
     with db.as_service("demo-loader") as conn:
         conn.execute(script)
+    with db.as_operator(DEMO_OPERATOR, job="demo-loader") as conn:
+        conn.execute("SELECT tessera.erase_client(%s, 'demo: account closed on request')", (ERASED_CLIENT,))
 
 
 def load_proxy_side(proxy_dsn: str, settlement_dsn: str, state_dir: Path) -> None:

@@ -6,6 +6,40 @@ DROP FUNCTION tessera.retention_run(timestamptz, boolean);
 DROP FUNCTION tessera.retention_remove(timestamptz);
 DROP FUNCTION tessera.erase_client(uuid, text);
 
+DROP POLICY api_keys_select_definer_removal ON tessera.api_keys;
+DROP POLICY api_keys_delete_definer_removal ON tessera.api_keys;
+DROP POLICY audit_checkpoints_select_definer_retention ON tessera.audit_checkpoints;
+DROP POLICY audit_events_select_definer_removal ON tessera.audit_events;
+DROP POLICY audit_events_update_definer_erasure ON tessera.audit_events;
+DROP POLICY balance_transactions_select_definer_removal ON tessera.balance_transactions;
+DROP POLICY balance_transactions_delete_definer_removal ON tessera.balance_transactions;
+DROP POLICY balance_transactions_update_definer_erasure ON tessera.balance_transactions;
+DROP POLICY batch_secrets_select_definer_removal ON tessera.batch_secrets;
+DROP POLICY batches_select_definer_removal ON tessera.batches;
+DROP POLICY batches_delete_definer_removal ON tessera.batches;
+DROP POLICY cache_entries_select_definer_removal ON tessera.cache_entries;
+DROP POLICY cache_entries_delete_definer_removal ON tessera.cache_entries;
+DROP POLICY client_users_select_definer_removal ON tessera.client_users;
+DROP POLICY client_users_delete_definer_removal ON tessera.client_users;
+DROP POLICY clients_select_definer_removal ON tessera.clients;
+DROP POLICY clients_delete_definer_removal ON tessera.clients;
+DROP POLICY clients_update_definer_erasure ON tessera.clients;
+DROP POLICY monthly_readings_select_definer_removal ON tessera.monthly_readings;
+DROP POLICY monthly_readings_delete_definer_removal ON tessera.monthly_readings;
+DROP POLICY monthly_readings_update_definer_erasure ON tessera.monthly_readings;
+DROP POLICY optimize_savings_select_definer_removal ON tessera.optimize_savings;
+DROP POLICY optimize_savings_delete_definer_removal ON tessera.optimize_savings;
+DROP POLICY optimize_savings_update_definer_erasure ON tessera.optimize_savings;
+DROP POLICY reading_share_tokens_select_definer_removal ON tessera.reading_share_tokens;
+DROP POLICY reading_share_tokens_delete_definer_removal ON tessera.reading_share_tokens;
+DROP POLICY savings_dead_letters_select_definer_removal ON tessera.savings_dead_letters;
+DROP POLICY savings_dead_letters_delete_definer_removal ON tessera.savings_dead_letters;
+DROP POLICY savings_request_keys_select_definer_removal ON tessera.savings_request_keys;
+DROP POLICY savings_request_keys_delete_definer_removal ON tessera.savings_request_keys;
+DROP POLICY workload_settings_select_definer_removal ON tessera.workload_settings;
+DROP POLICY workloads_select_definer_removal ON tessera.workloads;
+DROP POLICY workloads_delete_definer_removal ON tessera.workloads;
+DROP POLICY workloads_update_definer_erasure ON tessera.workloads;
 
 ALTER TABLE tessera.audit_events DROP CONSTRAINT audit_events_erased_by_later_event;
 ALTER TABLE tessera.audit_events DROP CONSTRAINT audit_events_complete_unless_erased;
@@ -24,107 +58,29 @@ COMMENT ON COLUMN tessera.audit_events.action IS 'insert | update | delete | tru
 
 -- >>> functions/tessera_private.refuse_append_only_change.sql (0007's)
 -- tessera_private.refuse_append_only_change(): trigger body that refuses UPDATE, DELETE
--- and TRUNCATE on an append-only table, for every role, the owner included -- except on
--- the two guarded paths by which anything ever leaves a ledger or the audit log
--- (tessera_private.retention_classes(), docs/erasure.md):
---
---   retention  (tessera.retention_run sets tessera.removal = 'retention'): a DELETE of a
---              row whose time column is before the table's cutoff by the database's own
---              clock (tessera_private.retention_cutoff). Checked here, row by row, so a
---              caller's wrong clock or a bug in the job cannot remove a row that is
---              still inside its window.
---   erasure    (tessera.erase_client sets tessera.removal = 'erasure'): a DELETE of a
---              row of the client this transaction is erasing
---              (tessera_private.erasing_client_id(), verified once per statement by the
---              statement-level trigger, which records the verified client for the row
---              triggers of the same statement), or an UPDATE of such a row that changes
---              only the table's personal columns (the invoiced "strip"); for
---              audit_events, an UPDATE that turns the row into a tombstone or stripped
---              row of this erasure: its event_id, occurred_at, txid and content_hash
---              unchanged and erasure_event_id set to this erasure's event.
+-- and TRUNCATE on an append-only table, for every role, the owner included.
 --
 -- Attached by tessera_private.make_append_only() as statement-level triggers (so even
 -- an UPDATE that matches or changes nothing is refused) and row-level triggers (cloned
 -- to every partition, so a statement aimed at a partition is refused too), all ENABLE
 -- ALWAYS so session_replication_role = replica cannot switch them off. Privileges are
--- the first line (no UPDATE/DELETE/TRUNCATE is granted; only the owner's guarded
--- policies admit rows); this is the second. TRUNCATE is never allowed.
+-- the first line (no UPDATE/DELETE/TRUNCATE is granted); this is the second.
 CREATE OR REPLACE FUNCTION tessera_private.refuse_append_only_change()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $function$
-DECLARE
-    removal text := pg_catalog.current_setting('tessera.removal', true);
-    base_table name;
-    erasing uuid;
-    lifecycle record;
-    old_row jsonb;
-    new_row jsonb;
-    ignored text[];
 BEGIN
-    IF removal IN ('retention', 'erasure') AND TG_OP IN ('DELETE', 'UPDATE') THEN
-        -- Row triggers fire on partitions (<parent>_pYYYY_MM, <parent>_default).
-        base_table := pg_catalog.regexp_replace(TG_TABLE_NAME, '_(p[0-9]{4}_[0-9]{2}|default)$', '');
-        SELECT r.time_column, r.retention_window, r.personal_columns
-          INTO lifecycle
-          FROM tessera_private.retention_classes() AS r
-         WHERE r.table_name = base_table;
-        IF TG_LEVEL = 'STATEMENT' THEN
-            IF removal = 'retention' AND TG_OP = 'DELETE' AND lifecycle.retention_window IS NOT NULL THEN
-                RETURN NULL;  -- each row is checked below
-            END IF;
-            IF removal = 'erasure' THEN
-                erasing := tessera_private.erasing_client_id();
-                -- Only a verified erasure reaches the row triggers of this statement; a
-                -- forged value is overwritten here before any row is looked at.
-                PERFORM pg_catalog.set_config('tessera.erasure_verified', COALESCE(erasing::text, ''), true);
-                IF erasing IS NOT NULL THEN
-                    RETURN NULL;
-                END IF;
-            END IF;
-        ELSE
-            old_row := pg_catalog.to_jsonb(OLD);
-            IF removal = 'retention' AND TG_OP = 'DELETE' THEN
-                IF (old_row ->> lifecycle.time_column)::timestamptz < tessera_private.retention_cutoff(base_table) THEN
-                    RETURN OLD;
-                END IF;
-            ELSIF removal = 'erasure'
-                  AND old_row ->> 'client_id' = NULLIF(pg_catalog.current_setting('tessera.erasure_verified', true), '') THEN
-                IF TG_OP = 'DELETE' THEN
-                    RETURN OLD;
-                END IF;
-                new_row := pg_catalog.to_jsonb(NEW);
-                IF base_table = 'audit_events' THEN
-                    IF old_row -> 'erasure_event_id' = 'null'::jsonb
-                       AND new_row ->> 'erasure_event_id' = pg_catalog.current_setting('tessera.erasure_event_id', true)
-                       AND (new_row -> 'event_id', new_row -> 'occurred_at', new_row -> 'txid', new_row -> 'content_hash')
-                           = (old_row -> 'event_id', old_row -> 'occurred_at', old_row -> 'txid', old_row -> 'content_hash') THEN
-                        RETURN NEW;
-                    END IF;
-                ELSE
-                    -- Generated columns are not computed yet in a BEFORE trigger (NULL in
-                    -- NEW): leave them out; they follow from the columns compared.
-                    ignored := lifecycle.personal_columns::text[] || ARRAY(
-                        SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
-                         WHERE a.attrelid = TG_RELID AND a.attgenerated <> '' AND NOT a.attisdropped);
-                    IF new_row - ignored = old_row - ignored THEN
-                        RETURN NEW;
-                    END IF;
-                END IF;
-            END IF;
-        END IF;
-    END IF;
     RAISE EXCEPTION '% on %.% is refused: the table is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
         USING ERRCODE = 'insufficient_privilege',
               SCHEMA = TG_TABLE_SCHEMA,
               TABLE = TG_TABLE_NAME,
-              HINT = 'Append a correcting row instead of changing history; rows leave only through tessera.retention_run and tessera.erase_client.';
+              HINT = 'Append a correcting row instead of changing history.';
 END
 $function$;
 
 COMMENT ON FUNCTION tessera_private.refuse_append_only_change() IS
-    'Trigger body: refuses UPDATE/DELETE/TRUNCATE on append-only tables (SQLSTATE 42501), for every role, except retention past the window (database clock) and the erasure of the client this transaction is erasing.';
+    'Trigger body: refuses UPDATE/DELETE/TRUNCATE on append-only tables (SQLSTATE 42501), for every role.';
 
 REVOKE ALL ON FUNCTION tessera_private.refuse_append_only_change() FROM PUBLIC; -- functions are executable by PUBLIC by default
 
@@ -165,10 +121,6 @@ DECLARE
     claims jsonb;
     setting text;
 BEGIN
-    IF NEW.erasure_event_id IS NOT NULL THEN
-        RAISE EXCEPTION 'audit_events.erasure_event_id is set by tessera.erase_client on existing rows, never on a new one'
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
     IF NEW.content_hash IS NOT NULL THEN
         RAISE EXCEPTION 'audit_events.content_hash is computed by the database, never supplied'
             USING ERRCODE = 'insufficient_privilege';
@@ -240,8 +192,7 @@ REVOKE ALL ON FUNCTION tessera_private.stamp_audit_event() FROM PUBLIC; -- funct
 -- update | delete, before/after = the changed non-secret columns only (all non-secret
 -- columns for an insert or delete). An UPDATE that changes nothing writes nothing; one
 -- that changes only secret columns writes an event with before/after NULL (that it
--- changed is recorded, never what to). Rows of a client being erased write nothing
--- (the erasure event records the counts). Inside a break-glass window
+-- changed is recorded, never what to). Inside a break-glass window
 -- (tessera_private.break_glass_reason) the event carries the window's reason.
 --
 -- SECURITY DEFINER: the writer (authenticated, service_role, the proxy) holds no INSERT
@@ -280,15 +231,6 @@ BEGIN
     END IF;
     IF TG_OP <> 'DELETE' THEN
         new_full := pg_catalog.to_jsonb(NEW);
-    END IF;
-
-    -- A client's erasure (tessera.erase_client) records itself in one erasure event with
-    -- the counts per table; an event per deleted or stripped row would copy into the log
-    -- the very personal data being erased. Verified, not taken from the setting: only
-    -- the transaction that is erasing this row's client (erasing_client_id) skips.
-    IF pg_catalog.current_setting('tessera.removal', true) = 'erasure'
-       AND (COALESCE(new_full, old_full) ->> 'client_id')::uuid = tessera_private.erasing_client_id() THEN
-        RETURN NULL;
     END IF;
 
     IF TG_OP = 'UPDATE' THEN
@@ -337,7 +279,7 @@ DROP FUNCTION tessera_private.erasing_client_id();
 DROP FUNCTION tessera_private.guard_client_erasure_update();
 DROP FUNCTION tessera_private.removal_cutoff(name);
 DROP FUNCTION tessera_private.retention_cutoff(name);
-DROP FUNCTION tessera_private.retention_classes();
+DROP FUNCTION tessera.retention_classes();
 
 -- >>> functions/tessera_private.audit_coverage.sql (0007's)
 -- tessera_private.audit_coverage(): THE list of which tessera tables are audited, which
@@ -400,8 +342,6 @@ AS $function$
          'Append-only idempotency key of optimize_savings (one row per proxied request), written only by tessera.record_request; it carries no state beyond the measurement row.'),
         ('savings_dead_letters',   false, NULL,
          'Append-only record of refused measurements and their resolutions, written only by tessera.record_requests / replay_dead_letters: each row is itself the event (what was refused, why, when, by which role); auditing it would double the hot path''s refusals.'),
-        ('client_erasures',        false, NULL,
-         'The operator-side delete log: each row is written and completed by tessera.erase_client in the transaction that writes the erasure''s own audit event (action erasure, with the counts), which is the event; a row-change event would repeat it, under the erased client''s id.'),
         ('audit_events',           false, NULL,
          'The audit log itself: append-only, hash-stamped and sealed into signed checkpoints; auditing it would recurse.'),
         ('audit_checkpoints',      false, NULL,

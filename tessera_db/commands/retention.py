@@ -37,12 +37,12 @@ def run(dry_run: bool, now: dt.datetime | None, dsn: str | None) -> None:
         rows = conn.execute(
             "SELECT table_name, partitions_dropped, rows_removed, cutoff, detail"
             "  FROM tessera.retention_run(COALESCE(%s::timestamptz, now()), %s)", (clock, dry_run)).fetchall()
-    verb = "would remove" if dry_run else "removed"
+    verb = "would go" if dry_run else "removed"
     click.echo(f"retention {'dry run' if dry_run else 'run'}"
                f"{' as of ' + clock.isoformat() if clock else ''}: per table, what {verb}")
     for table, partitions, removed, cutoff, detail in rows:
-        line = (f"  {table:<22} before {cutoff:%Y-%m-%d %H:%M}: {removed} row(s)"
+        line = (f"  {table:<22} before {cutoff:%Y-%m-%d %H:%M}: {'?' if removed is None else removed} row(s)"
                 f"{f', {partitions} whole monthly partition(s)' if partitions else ''}")
         click.echo(line + (f" ({detail})" if detail else ""))
-    total = sum(r[2] for r in rows)
+    total = sum(r[2] or 0 for r in rows)
     click.echo(f"total: {total} row(s) {verb}" + ("" if dry_run else "; one audit event (action retention) records it"))

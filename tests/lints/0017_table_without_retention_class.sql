@@ -1,12 +1,12 @@
 -- 0017_table_without_retention_class: a table in schema tessera that the retention list
--- (tessera_private.retention_classes(), functions/tessera_private.retention_classes.sql)
+-- (tessera.retention_classes(), functions/tessera.retention_classes.sql)
 -- does not give a class; a listed table that no longer exists; a line whose window,
 -- time column and removing path disagree (a window without a time column that exists
 -- on the table, a retention_run or sweep table without a window); or an erasure
 -- treatment that is not one of delete / strip / keep / tombstone / none.
 -- Zero rows when healthy. Doc: tests/lints/README.md#0017_table_without_retention_class
 WITH classes AS (
-    SELECT r.* FROM tessera_private.retention_classes() AS r
+    SELECT r.* FROM tessera.retention_classes() AS r
 ),
 tables AS (
     SELECT c.oid, c.relname
@@ -21,11 +21,11 @@ tables AS (
 ),
 problems AS (
     SELECT t.relname::text AS relname,
-           'not listed in tessera_private.retention_classes() (give it a class, a window and the path that removes its rows)' AS problem
+           'not listed in tessera.retention_classes() (give it a class, a window and the path that removes its rows)' AS problem
       FROM tables AS t
      WHERE NOT EXISTS (SELECT 1 FROM classes AS c WHERE c.table_name = t.relname)
     UNION ALL
-    SELECT c.table_name::text, 'listed in tessera_private.retention_classes() but does not exist'
+    SELECT c.table_name::text, 'listed in tessera.retention_classes() but does not exist'
       FROM classes AS c
      WHERE NOT EXISTS (SELECT 1 FROM tables AS t WHERE t.relname = c.table_name)
     UNION ALL

@@ -1,4 +1,4 @@
--- tessera_private.retention_classes(): THE list of how long every tessera table keeps its
+-- tessera.retention_classes(): THE list of how long every tessera table keeps its
 -- rows, what removes them, and what a client's erasure does to them. One line per table;
 -- a reviewer reads this file to know when anything leaves, and nothing leaves a ledger or
 -- the audit log but through the two paths named here:
@@ -32,8 +32,10 @@
 -- schema tessera is missing here (or a listed one no longer exists), and
 -- tests/test_retention.py checks every line's time column, window and paths.
 --
--- IMMUTABLE: a constant list, read by retention_run, the removal guard and the lint.
-CREATE FUNCTION tessera_private.retention_classes()
+-- IMMUTABLE: a constant list, read by retention_run, the removal guard and the lint. In
+-- the exposed schema and readable by authenticated and service_role: a retention policy
+-- is something a customer and a reviewer are entitled to read (it holds no data).
+CREATE FUNCTION tessera.retention_classes()
 RETURNS TABLE (table_name          name,
                retention_class     text,
                time_column         name,
@@ -105,7 +107,8 @@ AS $function$
          '{}', 'The operator-side delete log: survives the erasure it records (client id, initiator, reason, counts), kept as long as the accounting rows it explains.')
 $function$;
 
-COMMENT ON FUNCTION tessera_private.retention_classes() IS
+COMMENT ON FUNCTION tessera.retention_classes() IS
     'The declarative retention list: every tessera table with its class, time column, window, the job that removes its rows, and what a client erasure does to it. Read by tessera.retention_run, tessera.erase_client, the removal guard and lint 0017_table_without_retention_class.';
 
-REVOKE ALL ON FUNCTION tessera_private.retention_classes() FROM PUBLIC; -- functions are executable by PUBLIC by default
+REVOKE ALL ON FUNCTION tessera.retention_classes() FROM PUBLIC; -- functions are executable by PUBLIC by default
+GRANT EXECUTE ON FUNCTION tessera.retention_classes() TO authenticated, service_role;
