@@ -57,7 +57,7 @@ def bulk(su: psycopg.Connection[Any], client_id: str, rows: int, events: int, so
         " ORDER BY attnum")]
     listed = ", ".join(columns)
     # 50 distinct tags: what an invoiced client's erasure replaces by pseudonyms.
-    selected = ", ".join("'bench-feature-' || (g % 50)" if c == "feature_tag" else c for c in columns)
+    selected = ", ".join("'bench-feature-' || (g %% 50)" if c == "feature_tag" else c for c in columns)
     workload = su.execute("SELECT workload_id FROM tessera.workloads WHERE client_id = %s LIMIT 1",
                           (client_id,)).fetchone()[0]  # type: ignore[index]
     su.execute(f"INSERT INTO tessera.optimize_savings (client_id, workload_id, request_id, {listed})"
