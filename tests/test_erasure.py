@@ -205,7 +205,8 @@ def test_a_failure_midway_leaves_no_half_erased_client(world: World) -> None:
 
 def test_the_guard_refuses_a_forged_erasure_setting(world: World) -> None:
     """A session that only *says* it is erasing (the settings, no delete-log row) removes
-    nothing, not even as the owner."""
+    or changes nothing, not even as the owner, whatever it presets of what the guard
+    records per statement."""
     world.su.execute("SET ROLE tessera_owner")
     try:
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
@@ -213,6 +214,14 @@ def test_the_guard_refuses_a_forged_erasure_setting(world: World) -> None:
                 world.su.execute("SELECT set_config('tessera.removal', 'erasure', true),"
                                  " set_config('tessera.erasure_verified', %s, true)", (GLOBEX,))
                 world.su.execute("DELETE FROM tessera.savings_dead_letters WHERE client_id = %s", (GLOBEX,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            with world.su.transaction():
+                world.su.execute("SELECT set_config('tessera.removal', 'erasure', true),"
+                                 " set_config('tessera.erasure_verified', %s, true),"
+                                 " set_config('tessera.erasure_ignored_columns', '{cost_usd,amount_usd,reason}', true)",
+                                 (GLOBEX,))
+                world.su.execute("UPDATE tessera.balance_transactions SET amount_usd = 0, reason = 'x'"
+                                 " WHERE client_id = %s", (GLOBEX,))
     finally:
         world.su.execute("RESET ROLE")
     # ...while the owner's policies show it nothing to delete in the first place.

@@ -79,10 +79,13 @@ def test_a_row_one_day_past_its_window_goes_one_day_inside_stays(world: World) -
 
 def test_the_guard_keeps_a_row_inside_its_window_whatever_the_caller_says(world: World) -> None:
     ids = old_balance_rows(world, f"{SEVEN_YEARS} + interval '1 day'")  # one day inside its window
-    # A superuser (RLS bypassed) that claims to be the retention job: the guard still
-    # checks each row's window against the database clock.
+    # A superuser (RLS bypassed) that claims to be the retention job, and even presets
+    # the cutoff the guard records per statement: the guard still checks each row's
+    # window against the database clock.
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"), world.su.transaction():
-        world.su.execute("SELECT set_config('tessera.removal', 'retention', true)")
+        world.su.execute("SELECT set_config('tessera.removal', 'retention', true),"
+                         " set_config('tessera.removal_cutoff', 'infinity', true),"
+                         " set_config('tessera.removal_time_column', 'created_at', true)")
         world.su.execute("DELETE FROM tessera.balance_transactions WHERE transaction_id = %s", (ids[0],))
     assert remaining(world, ids) == ids
     # And without the retention setting nothing is deletable at all.
