@@ -48,7 +48,9 @@ SET ROLE tessera_owner;
 \ir policies/client_erasures.sql
 
 -- API functions
+\ir functions/tessera_private.set_kill_switch.sql
 \ir functions/tessera.set_kill_switch.sql
+\ir functions/tessera_private.set_cross_customer_intelligence.sql
 \ir functions/tessera.set_cross_customer_intelligence.sql
 
 -- Row-level security, policies and grants, one file per table
@@ -103,8 +105,11 @@ SET ROLE tessera_owner;
 \ir functions/tessera.monthly_reading_figures.sql
 \ir functions/tessera.issue_monthly_reading.sql
 \ir functions/tessera.rederive_monthly_reading.sql
+\ir functions/tessera_private.create_reading_share_token.sql
 \ir functions/tessera.create_reading_share_token.sql
+\ir functions/tessera_private.revoke_reading_share_token.sql
 \ir functions/tessera.revoke_reading_share_token.sql
+\ir functions/tessera_private.reading_by_share_token.sql
 \ir functions/tessera.reading_by_share_token.sql
 \ir policies/monthly_readings.sql
 \ir policies/reading_share_tokens.sql
@@ -118,7 +123,9 @@ SET ROLE tessera_owner;
 \ir functions/tessera_private.break_glass_reason.sql
 \ir functions/tessera_private.audit_row_change.sql
 \ir functions/tessera_private.apply_audit_coverage.sql
+\ir functions/tessera_private.break_glass.sql
 \ir functions/tessera.break_glass.sql
+\ir functions/tessera_private.break_glass_publish_price.sql
 \ir functions/tessera.break_glass_publish_price.sql
 \ir functions/tessera.record_auth_failure.sql
 \ir policies/audit_events.sql
@@ -143,8 +150,11 @@ SET ROLE tessera_owner;
 \ir schema/96_cache_entries.sql
 \ir schema/97_workload_settings.sql
 \ir functions/tessera_private.record_api_key_failure.sql
+\ir functions/tessera_private.create_api_key.sql
 \ir functions/tessera.create_api_key.sql
+\ir functions/tessera_private.revoke_api_key.sql
 \ir functions/tessera.revoke_api_key.sql
+\ir functions/tessera_private.rotate_api_key.sql
 \ir functions/tessera.rotate_api_key.sql
 \ir functions/tessera.verify_api_key.sql
 \ir functions/tessera.create_batch.sql
@@ -155,7 +165,9 @@ SET ROLE tessera_owner;
 \ir functions/tessera.reseal_batch_secret.sql
 \ir functions/tessera.cache_lookup.sql
 \ir functions/tessera.cache_put.sql
+\ir functions/tessera_private.flush_cache.sql
 \ir functions/tessera.flush_cache.sql
+\ir functions/tessera_private.set_exact_cache_ttl.sql
 \ir functions/tessera.set_exact_cache_ttl.sql
 \ir functions/tessera.worker_config.sql
 \ir functions/tessera.sweep.sql
@@ -167,6 +179,7 @@ SET ROLE tessera_owner;
 \ir policies/workload_settings.sql
 
 -- Lifecycle (issue 14): client erasure and the retention job
+\ir functions/tessera_private.erase_client.sql
 \ir functions/tessera.erase_client.sql
 \ir functions/tessera.retention_remove.sql
 \ir functions/tessera.retention_run.sql

@@ -1,36 +1,17 @@
--- tessera.flush_cache(client_id, workload_id): delete every exact-cache entry of a
--- workload (all of the client's workloads when workload_id is NULL); returns how many.
---
--- Sponsors of the client and operators (the seed: "Sponsor can flush on demand via
--- portal"). SECURITY DEFINER because API roles hold no DELETE on the cache; as
--- tessera_owner under FORCE RLS the owner's flush policy admits only the entries of
--- clients the JWT caller may manage, so another client's workload id deletes nothing.
--- Each flush writes one audit event (entity cache_entries, action delete, the count).
+-- tessera.flush_cache: the API entry point. The rules, checks and their reasons live in
+-- its SECURITY DEFINER body, tessera_private.flush_cache
+-- (functions/tessera_private.flush_cache.sql). This wrapper is SECURITY INVOKER so that
+-- no definer body sits in the exposed schema (Supabase Security Advisor lints 0028/0029;
+-- tests/lints/0018 and 0019); EXECUTE on both goes to exactly the same roles, so every
+-- guarantee is unchanged.
 CREATE FUNCTION tessera.flush_cache(p_client_id uuid, p_workload_id uuid DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql
+LANGUAGE sql
 VOLATILE
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $function$
-DECLARE
-    flushed bigint;
-BEGIN
-    IF NOT tessera_private.can_manage_client(p_client_id) THEN
-        RAISE EXCEPTION 'not permitted to flush the cache of client %', p_client_id
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    DELETE FROM tessera.cache_entries AS e
-     WHERE e.client_id = p_client_id
-       AND (p_workload_id IS NULL OR e.workload_id = p_workload_id);
-    GET DIAGNOSTICS flushed = ROW_COUNT;
-    -- cache_entries carries no row audit trigger (UNLOGGED, request-path churn); the
-    -- flush is a sponsor's decision, so it is audited here as one event.
-    PERFORM tessera_private.write_audit_event(
-        p_client_id, 'cache_entries', p_workload_id::text, 'delete', NULL,
-        pg_catalog.jsonb_build_object('flushed', flushed, 'workload_id', p_workload_id));
-    RETURN flushed;
-END
+    SELECT tessera_private.flush_cache(p_client_id, p_workload_id)
 $function$;
 
 COMMENT ON FUNCTION tessera.flush_cache(uuid, uuid) IS

@@ -1,17 +1,17 @@
--- tessera.set_kill_switch(client_id, engaged): the client's global optimisation pause.
---
--- Engaged = every workload of the client runs as pure pass-through. Callable by the
--- client's sponsors and by operators. Contract-codified: it never looks at balance,
--- plan tier or seat status, and no other condition may ever be added here.
--- SECURITY DEFINER because sponsors hold no UPDATE privilege on tessera.clients.
+-- tessera.set_kill_switch: the API entry point. The rules, checks and their reasons live
+-- in its SECURITY DEFINER body, tessera_private.set_kill_switch
+-- (functions/tessera_private.set_kill_switch.sql). This wrapper is SECURITY INVOKER so
+-- that no definer body sits in the exposed schema (Supabase Security Advisor lints
+-- 0028/0029; tests/lints/0018 and 0019); EXECUTE on both goes to exactly the same roles,
+-- so every guarantee is unchanged.
 CREATE FUNCTION tessera.set_kill_switch(p_client_id uuid, p_engaged boolean)
 RETURNS boolean
 LANGUAGE sql
 VOLATILE
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $function$
-    SELECT tessera_private.set_client_setting(p_client_id, 'optimisation_kill_switch', p_engaged)
+    SELECT tessera_private.set_kill_switch(p_client_id, p_engaged)
 $function$;
 
 COMMENT ON FUNCTION tessera.set_kill_switch(uuid, boolean) IS

@@ -1,9 +1,12 @@
 -- Schemas and the privileges every later object inherits.
 --
 --   tessera          application tables and the RPC functions the API may expose.
---   tessera_private  helpers (identity, triggers, guards). Never listed in PostgREST's
---                    db-schemas; the API roles get USAGE only so that row-level
---                    security policies can call the helpers while they are evaluated.
+--   tessera_private  helpers (identity, triggers, guards) and the SECURITY DEFINER
+--                    bodies of the RPCs. Never listed in PostgREST's db-schemas, so no
+--                    definer body is an RPC of its own (Supabase Security Advisor lints
+--                    0028/0029). The API roles get USAGE so that row-level security
+--                    policies can call the helpers and the invoker wrappers in tessera
+--                    can call their bodies; EXECUTE is granted function by function.
 
 CREATE SCHEMA tessera;
 COMMENT ON SCHEMA tessera IS
@@ -11,7 +14,7 @@ COMMENT ON SCHEMA tessera IS
 
 CREATE SCHEMA tessera_private;
 COMMENT ON SCHEMA tessera_private IS
-    'tessera-db helpers (identity, guards, triggers). Never exposed through the API; USAGE is granted only so RLS policies can call the helpers.';
+    'tessera-db helpers (identity, guards, triggers) and the SECURITY DEFINER bodies behind the RPC wrappers in tessera. Never exposed through the API; USAGE is granted so RLS policies and the wrappers can call them.';
 
 -- Functions are executable by PUBLIC by default. Every function file revokes that
 -- explicitly too; this default keeps a forgotten REVOKE from opening a hole.
@@ -19,9 +22,12 @@ ALTER DEFAULT PRIVILEGES FOR ROLE tessera_owner REVOKE EXECUTE ON FUNCTIONS FROM
 
 -- Grouped by grantee (PostgREST fixtures style).
 
--- Privileges for anonymous: nothing in this issue's tables; USAGE lets the anonymous
--- surfaces (share-token reading, sign-up) be granted function by function later.
+-- Privileges for anonymous: no table; USAGE lets the anonymous surfaces (share-token
+-- reading) be granted function by function. USAGE on tessera_private lets the invoker
+-- wrapper tessera.reading_by_share_token call its definer body; anon executes nothing
+-- else there.
 GRANT USAGE ON SCHEMA tessera TO anon;
+GRANT USAGE ON SCHEMA tessera_private TO anon;
 
 -- Privileges for authenticated (operators and sponsors, told apart by RLS).
 GRANT USAGE ON SCHEMA tessera TO authenticated;

@@ -128,6 +128,25 @@ PLANTS: dict[str, list[Plant]] = {
               "ALTER FUNCTION tessera.scratch() OWNER TO tessera_owner",
               id="default-acl", schema="tessera", name="scratch"),
     ],
+    "anon_security_definer_function_executable": [
+        # A definer body put back into the exposed schema.
+        plant("ALTER FUNCTION tessera_private.reading_by_share_token(text)"
+              " RENAME TO reading_by_share_token_body",
+              "ALTER FUNCTION tessera_private.reading_by_share_token_body(text) SET SCHEMA tessera",
+              id="moved-body", schema="tessera", name="reading_by_share_token_body"),
+        # An invoker wrapper turned into a definer.
+        plant("ALTER FUNCTION tessera.reading_by_share_token(text) SECURITY DEFINER",
+              id="wrapper-definer", schema="tessera", name="reading_by_share_token"),
+    ],
+    "authenticated_security_definer_function_executable": [
+        plant("ALTER FUNCTION tessera.set_kill_switch(uuid, boolean) SECURITY DEFINER",
+              id="wrapper-definer", schema="tessera", name="set_kill_switch"),
+        # A new definer RPC written the old way, granted to sponsors and operators.
+        plant("CREATE FUNCTION tessera.scratch() RETURNS int LANGUAGE sql SECURITY DEFINER"
+              " SET search_path = pg_catalog, pg_temp AS 'SELECT 1'",
+              "GRANT EXECUTE ON FUNCTION tessera.scratch() TO authenticated",
+              owner=True, id="new-definer", schema="tessera", name="scratch"),
+    ],
     "table_granted_to_public": [
         plant("GRANT SELECT ON tessera.clients TO PUBLIC",
               id="table", schema="tessera", name="clients"),

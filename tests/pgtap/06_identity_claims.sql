@@ -161,10 +161,11 @@ SELECT is(tests.observe_identity(),
 
 --- The same claims under other database roles ------------------------------------------
 -- Claims never lift a role: anon with the operator's email still has no table privilege,
--- and the helpers are not even executable for it.
+-- and the helpers are not executable for it (anon has USAGE on tessera_private only for
+-- the share-token wrapper's body; EXECUTE is granted function by function).
 SELECT tests.act_as('anon', 'ops@tessera.example');
 SELECT throws_ok($$ SELECT tessera_private.is_operator() $$,
-    '42501', 'permission denied for schema tessera_private',
+    '42501', 'permission denied for function is_operator',
     'anon with the operator''s email: the identity helpers are out of reach');
 SELECT throws_ok($$ SELECT count(*) FROM tessera.clients $$,
     '42501', 'permission denied for table clients',
