@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 
 import psycopg
-from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
+
+from alembic import context
 
 VERSION_SCHEMA = "tessera_migrations"
 PREAMBLE = (

@@ -358,7 +358,7 @@ def report(figures: dict[int, dict[str, float]], python: dict[int, dict[str, flo
         lines.append("| single / single INSERT | " + " | ".join(
             f"{python[w]['single'] / python[w]['single INSERT']:.0%}" for w in writers) + " |")
     if locks:
-        lines += ["", f"Lock waits while `record_requests` runs (samples every 5 ms of the writers' pg_stat_activity"
+        lines += ["", "Lock waits while `record_requests` runs (samples every 5 ms of the writers' pg_stat_activity"
                   " rows; share of busy-writer samples):", "",
                   "| writers | rows/s | samples | busy-writer samples | waiting on a lock | top wait events |",
                   "| ---: | ---: | ---: | ---: | ---: | --- |"]

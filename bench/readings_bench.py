@@ -281,7 +281,7 @@ def main() -> None:
             mtd = ("SELECT count(*), sum(savings_usd) FROM tessera.optimize_savings"
                    " WHERE client_id = %s AND occurred_at >= %s AND occurred_at < %s::timestamptz + interval '20 days'")
             samples: dict[str, list[float]] = {"service": [], "sponsor": []}
-            for label, (setup, params) in (("service", service), ("sponsor", sponsor)):
+            for setup, params in (service, sponsor):
                 timed(conn, setup, params, mtd, (c0, MONTH, MONTH), 2)  # warm-up
             for _ in range(MTD_RUNS):  # interleaved, so neither side profits from a warmer cache
                 for label, (setup, params) in (("service", service), ("sponsor", sponsor)):

@@ -248,7 +248,7 @@ def measure(cluster, suite: Suite, variant: Variant, writers: tuple[int, ...], s
         for w in writers:
             tps: tuple[list[float], list[float]] = ([], [])
             for _ in range(rounds):
-                for run, figures in zip((measured, baseline), tps):
+                for run, figures in zip((measured, baseline), tps, strict=False):
                     figures.append(pgbench(run, w, seconds))
             out[w] = (max(tps[0]), max(tps[1]))
         return out

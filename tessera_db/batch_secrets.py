@@ -131,7 +131,8 @@ class Keyring:
         if not ring.path.exists():
             if create:
                 return ring
-            raise TesseraError(f"settlement keyring {ring.path} does not exist (create it with `tessera-db secrets keygen`)")
+            raise TesseraError(f"settlement keyring {ring.path} does not exist"
+                               " (create it with `tessera-db secrets keygen`)")
         data = json.loads(ring.path.read_text(encoding="utf-8"))
         ring.current = data.get("current")
         for key_id, entry in data.get("keys", {}).items():

@@ -90,7 +90,9 @@ _QUERIES: dict[str, str] = {
 }
 
 
-def snapshot(conn: psycopg.Connection[Any], schemas: tuple[str, ...] = PROJECT_SCHEMAS) -> dict[str, list[tuple[Any, ...]]]:
+def snapshot(
+    conn: psycopg.Connection[Any], schemas: tuple[str, ...] = PROJECT_SCHEMAS
+) -> dict[str, list[tuple[Any, ...]]]:
     """A normalised, order-independent description of the project's catalog."""
     result: dict[str, list[tuple[Any, ...]]] = {}
     for kind, query in _QUERIES.items():

@@ -88,7 +88,7 @@ def dev_up(demo: bool) -> None:
     click.echo("")
     click.echo("DSNs (passwords come from the cluster's pgpass file, never printed):")
     click.echo(f"  superuser (maintenance, review): {superuser_dsn}")
-    click.echo(f"  application login (authenticator -> anon | authenticated | service_role):")
+    click.echo("  application login (authenticator -> anon | authenticated | service_role):")
     click.echo(f"      {cluster.dsn('authenticator')}")
     click.echo(f"  proxy worker:     {cluster.dsn('tessera_proxy')}")
     click.echo(f"  settlement job:   {cluster.dsn('tessera_settlement')}")

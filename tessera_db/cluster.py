@@ -30,6 +30,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from tessera_db.errors import ClusterError
@@ -302,7 +303,7 @@ class Cluster:
 
     # -- connecting -----------------------------------------------------------------
 
-    def conninfo(self, user: str | None = None, dbname: str | None = None) -> dict[str, object]:
+    def conninfo(self, user: str | None = None, dbname: str | None = None) -> dict[str, Any]:
         """Keyword arguments for psycopg.connect (password included, never printed);
         ``user`` defaults to the cluster superuser."""
         user = user or self.superuser

@@ -151,7 +151,7 @@ def validate_cluster_id(cluster_id: Any) -> int | None:
         return None
     if isinstance(cluster_id, bool) or not isinstance(cluster_id, int) or not 1 <= cluster_id <= MAX_CLUSTER_ID:
         raise InvalidInput("embedding_cluster_id must be None or an integer from 1 to 10^18-1")
-    return cluster_id
+    return int(cluster_id)
 
 
 def estimate_tokens(payload: Mapping[str, Any]) -> int:
@@ -350,4 +350,4 @@ def _has_json_block(text: str) -> bool:
 def _non_negative_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInput(f"{name} must be a non-negative integer")
-    return value
+    return int(value)

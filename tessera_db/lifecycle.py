@@ -63,7 +63,7 @@ class Erasure:
 
 
 def _erasure(row: Any) -> Erasure:
-    values = dict(zip(_LOG_COLUMNS, row))
+    values = dict(zip(_LOG_COLUMNS, row, strict=False))
     values["client_id"] = str(values["client_id"])
     values["erasure_id"] = str(values["erasure_id"])
     return Erasure(**values)

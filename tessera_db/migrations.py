@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from alembic import command
 from alembic.config import Config
 
+from alembic import command
 from tessera_db import manifest
 from tessera_db.errors import TesseraError, translate_errors
 from tessera_db.paths import sql_root
@@ -46,7 +46,9 @@ def run_frozen(filename: str) -> None:
     if context.is_offline_mode():
         context.get_context().impl.static_output(sql_text)
     else:
-        op.get_bind().connection.driver_connection.execute(sql_text)
+        driver = op.get_bind().connection.driver_connection
+        assert driver is not None, "alembic's connection has no psycopg connection behind it"
+        driver.execute(sql_text)
 
 
 def alembic_config(dsn: str | None = None, output_buffer: io.StringIO | None = None) -> Config:

@@ -71,7 +71,7 @@ def _int(obj: Mapping[str, Any] | None, key: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInput(f"usage field {key!r} must be a non-negative integer, got {value!r}")
-    return value
+    return int(value)
 
 
 def from_openai(usage: Mapping[str, Any]) -> TokenBuckets:

@@ -160,7 +160,7 @@ def grid(text: str) -> dict[str, dict[str, Outcome]]:
         actor, *outcomes = cells
         if actor in result:
             raise ValueError(f"actor {actor} appears twice in a grid")
-        result[actor] = {cmd: Outcome.parse(cell) for cmd, cell in zip(COMMANDS, outcomes)}
+        result[actor] = {cmd: Outcome.parse(cell) for cmd, cell in zip(COMMANDS, outcomes, strict=False)}
     if tuple(result) != ACTOR_NAMES:
         raise ValueError(f"grid rows must be exactly {ACTOR_NAMES} in that order, got {tuple(result)}")
     return result

@@ -33,7 +33,7 @@ from click.testing import CliRunner
 from tessera_db.cli import main
 from tessera_db.commands import audit as audit_cmd
 from tessera_db.db import Database
-from tests.readings_fixtures import A, B, OPERATOR, SPONSOR, seed_tenants
+from tests.readings_fixtures import OPERATOR, SPONSOR, A, B, seed_tenants
 
 BOTH = "sponsor-both@ab.example"   # sponsors A and B
 STRANGER = "nobody@nowhere.example"

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tessera_db import InvalidInput, PermissionDenied
-from tests.savings_fixtures import A, B, OPERATOR, SPONSOR, seed
+from tests.savings_fixtures import OPERATOR, SPONSOR, A, B, seed
 
 INSERT = "SELECT * FROM tessera.record_balance_transaction(%s, %s, %s, %s)"
 

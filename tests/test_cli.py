@@ -151,7 +151,7 @@ def test_migrate_sql_prints_bootstrap_then_migration_without_a_database(home: Pa
         "COMMIT;",
     ]
     positions = [out.find(m) for m in markers]
-    assert all(p >= 0 for p in positions), dict(zip(markers, positions))
+    assert all(p >= 0 for p in positions), dict(zip(markers, positions, strict=False))
     assert positions == sorted(positions)  # bootstrap first, then the migration
 
 

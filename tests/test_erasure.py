@@ -19,7 +19,13 @@ from tessera_db.audit import proof, signing
 from tessera_db.cli import main
 from tessera_db.errors import PermissionDenied
 from tests.lifecycle_fixtures import (  # noqa: F401 (world is a fixture)
-    ACME, ACME_MARKS, GLOBEX, GLOBEX_MARKS, OPERATOR, World, world,
+    ACME,
+    ACME_MARKS,
+    GLOBEX,
+    GLOBEX_MARKS,
+    OPERATOR,
+    World,
+    world,
 )
 from tests.test_audit_seal import Tamper
 

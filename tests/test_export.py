@@ -17,13 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from click.testing import CliRunner
 
 from tessera_db.cli import main
 from tessera_db.commands import savings as savings_cmd
 from tessera_db.db import Database
-from tests.readings_fixtures import A, B, MONTH, OPERATOR, SPONSOR, add_row, seeded, utc  # noqa: F401 (seeded is a fixture)
+from tests.readings_fixtures import (  # noqa: F401 (seeded is a fixture)
+    MONTH,
+    OPERATOR,
+    SPONSOR,
+    A,
+    B,
+    add_row,
+    seeded,
+    utc,
+)
 
 
 def export(app_dsn: str, *extra: str, client: Any = A) -> Any:

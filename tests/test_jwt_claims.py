@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from typing import Any
 
 import psycopg

@@ -17,11 +17,20 @@ import pytest
 from psycopg import sql
 
 from tessera_db import keys
-from tessera_db.db import Database
 from tessera_db.cluster import Cluster
+from tessera_db.db import Database
 from tessera_db.errors import InvalidInput, PermissionDenied, RateLimited
 from tests.keys_fixtures import (  # noqa: F401
-    OPERATOR, SERVER_LOG, SPONSOR_A, SPONSOR_B, Tenants, audit_rows, log_every_statement, login, scan_disk, tenants,
+    OPERATOR,
+    SERVER_LOG,
+    SPONSOR_A,
+    SPONSOR_B,
+    Tenants,
+    audit_rows,
+    log_every_statement,
+    login,
+    scan_disk,
+    tenants,
 )
 
 
@@ -357,7 +366,7 @@ def test_revocation_rotation_and_expiry_changes_notify_the_hash_prefix_only(
         {"client_id": str(tenants.a), "api_key_id": str(third.api_key_id), "reason": "expiry_changed",
          "key_sha256_prefix": keys.hash_prefix(keys.hashed_form(third.api_key))},
     ]
-    for note, key in zip(notes, (first, second, third)):
+    for note, key in zip(notes, (first, second, third), strict=False):
         full = hashlib.sha256(key.api_key.encode()).hexdigest()
         assert len(json.loads(note.payload)["key_sha256_prefix"]) == 16
         assert full[16:32] not in note.payload and key.api_key[36:] not in note.payload

@@ -27,8 +27,17 @@ from click.testing import CliRunner
 from tessera_db.cli import main
 from tessera_db.db import Database
 from tessera_db.errors import InvalidInput, NotFound, PermissionDenied
-from tests.readings_fixtures import (
-    A, B, MONTH, OPERATOR, SNAP_BIG, SNAP_SMALL, SPONSOR, add_row, seeded, utc,  # noqa: F401 (seeded is a fixture)
+from tests.readings_fixtures import (  # noqa: F401 (seeded is a fixture)
+    MONTH,
+    OPERATOR,
+    SNAP_BIG,
+    SNAP_SMALL,
+    SPONSOR,
+    A,
+    B,
+    add_row,
+    seeded,
+    utc,
 )
 
 ISSUE = "SELECT * FROM tessera.issue_monthly_reading(%s, %s, %s)"

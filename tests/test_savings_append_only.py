@@ -19,7 +19,7 @@ import pytest
 
 from tessera_db import PermissionDenied
 from tessera_db.usage import TokenBuckets, record_many, record_request, request_fields
-from tests.savings_fixtures import A, B, OPERATOR, SPONSOR, WL, seed
+from tests.savings_fixtures import OPERATOR, SPONSOR, WL, A, B, seed
 
 NOW = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
 TABLES = ("optimize_savings", "optimize_savings_default", "savings_request_keys", "balance_transactions",

@@ -29,7 +29,7 @@ import pytest
 from tessera_db import PermissionDenied
 from tessera_db.errors import TesseraError
 from tessera_db.usage import TokenBuckets, record_many, record_request, request_fields
-from tests.savings_fixtures import A, B, OPERATOR, SPONSOR, WL, WL_PLAIN, proxy, seed  # noqa: F401 (fixture)
+from tests.savings_fixtures import OPERATOR, SPONSOR, WL, WL_PLAIN, A, B, proxy, seed  # noqa: F401 (fixture)
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=5)
 

@@ -20,7 +20,7 @@ import pytest
 
 from tessera_db import InvalidInput, NotFound, PermissionDenied
 from tessera_db.usage import TokenBuckets, record_request
-from tests.savings_fixtures import A, B, BIG, SMALL, WL, WL_PLAIN, proxy, seed  # noqa: F401 (fixture)
+from tests.savings_fixtures import BIG, SMALL, WL, WL_PLAIN, A, B, proxy, seed  # noqa: F401 (fixture)
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=5)
 

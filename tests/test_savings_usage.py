@@ -12,7 +12,7 @@ import pytest
 
 from tessera_db import InvalidInput
 from tessera_db.usage import TokenBuckets, from_anthropic, from_openai, record_request
-from tests.savings_fixtures import A, BIG, WL, seed
+from tests.savings_fixtures import BIG, WL, A, seed
 
 OPENAI = {"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
           "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},

@@ -19,7 +19,15 @@ from tessera_db.cluster import Cluster
 from tessera_db.db import Database
 from tessera_db.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tests.keys_fixtures import (  # noqa: F401
-    OPERATOR, SERVER_LOG, SPONSOR_A, Tenants, audit_rows, log_every_statement, login, scan_disk, tenants,
+    OPERATOR,
+    SERVER_LOG,
+    SPONSOR_A,
+    Tenants,
+    audit_rows,
+    log_every_statement,
+    login,
+    scan_disk,
+    tenants,
 )
 
 HEADER = b"Bearer sk-proj-test-upstream-key-0123456789"

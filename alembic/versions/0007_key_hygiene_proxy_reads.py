@@ -1,4 +1,6 @@
-"""Key hygiene (raw keys never cross the connection; key-change NOTIFY) and faster proxy reads (verify_api_key, worker_config).
+"""Key hygiene (raw keys never cross the connection; key-change NOTIFY), faster proxy reads.
+
+Faster proxy reads: verify_api_key and worker_config.
 
 Revision ID: 0007_key_hygiene_proxy_reads
 Revises: 0006_batched_ingest

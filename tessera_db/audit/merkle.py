@@ -123,7 +123,7 @@ class Frontier:
         size = self.size
         old = self.nodes  # one node per set bit of size, highest level first
         levels = [k for k in range(size.bit_length()) if size >> k & 1]  # ascending
-        old_at = dict(zip(reversed(levels), old))  # level -> node
+        old_at = dict(zip(reversed(levels), old, strict=False))  # level -> node
         new_at: dict[int, bytes] = {}
         sha256 = _small_sha256
         k = 0
@@ -134,7 +134,7 @@ class Frontier:
                 seq = [old_at[k], *seq]
             if len(seq) & 1:
                 new_at[k] = seq.pop()
-            seq = [sha256(_NODE + a + b).digest() for a, b in zip(seq[0::2], seq[1::2])]
+            seq = [sha256(_NODE + a + b).digest() for a, b in zip(seq[0::2], seq[1::2], strict=False)]
             k += 1
         self.size = size + count
         self.nodes = [new_at[j] for j in sorted(new_at, reverse=True)]
@@ -170,7 +170,7 @@ def perfect_root(leaves: Sequence[bytes]) -> bytes:
         raise ValueError(f"a perfect subtree has 2**k leaves, not {len(level)}")
     sha256 = _small_sha256
     while len(level) > 1:
-        level = [sha256(_NODE + a + b).digest() for a, b in zip(level[0::2], level[1::2])]
+        level = [sha256(_NODE + a + b).digest() for a, b in zip(level[0::2], level[1::2], strict=False)]
     return level[0]
 
 

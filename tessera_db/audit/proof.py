@@ -88,7 +88,7 @@ def _build(conn: psycopg.Connection[Any], event_id: int) -> dict[str, Any]:
     texts = encoding.canonical_texts(event)
     return {
         "format": PROOF_FORMAT,
-        "event": dict(zip(encoding.FIELDS, texts)),
+        "event": dict(zip(encoding.FIELDS, texts, strict=False)),
         "content_hash": bytes(event[len(encoding.FIELDS)]).hex(),
         "leaf_index": index,
         "audit_path": [p.hex() for p in merkle.inclusion_proof(leaves, index)],

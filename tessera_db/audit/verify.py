@@ -212,9 +212,8 @@ class _RowScan:
         # is safe only while this process runs no other thread, so spawn otherwise.
         # Workers never touch the inherited connection: they open their own and leave
         # with os._exit (multiprocessing's way), running no finalizer on inherited objects.
-        method = ("fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
-                  else "spawn")
-        ctx = multiprocessing.get_context(method)
+        fork = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork") if fork else multiprocessing.get_context("spawn")
         self.out = ctx.Queue()
         chunks = [(i, lo, hi) for i, (lo, hi) in enumerate(bounds)]
         self.workers = workers
@@ -248,7 +247,9 @@ class _RowScan:
                 raise TesseraError(f"verifier worker failed (chunk {message[1]}): {message[2]}")
             return message  # type: ignore[no-any-return]
 
-    def subtrees(self, requests: list[tuple[int, int, int, list[int]]]) -> dict[tuple[int, int], list[tuple[int, bytes]]]:
+    def subtrees(
+        self, requests: list[tuple[int, int, int, list[int]]]
+    ) -> dict[tuple[int, int], list[tuple[int, bytes]]]:
         """(chunk, bucket, start, cuts) -> that run of leaves as aligned subtrees."""
         if not self.procs:
             return {(c, b): rowscan.subtrees(self.chunks[c].leaves[b], start, cuts)

@@ -99,9 +99,12 @@ def seal(key_file: Path, once: bool, interval: float | None, dsn: str | None) ->
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     click.echo(f"sealing every {interval:g}s; Ctrl-C to stop", err=True)
-    sealer.seal_loop(url, key, interval,
-                     report=lambda r: r.checkpoint is not None and click.echo(r.describe()),
-                     stop=lambda: stopping["now"])
+
+    def report(result: sealer.SealResult) -> None:
+        if result.checkpoint is not None:
+            click.echo(result.describe())
+
+    sealer.seal_loop(url, key, interval, report=report, stop=lambda: stopping["now"])
 
 
 @audit.command("verify")

@@ -77,7 +77,8 @@ def erase(client_id: str, reason: str, as_operator: str, out: Path | None, signi
             erasure = lifecycle.erase_client(conn, client_id, reason)
         tables = ", ".join(f"{t} {', '.join(f'{k} {v}' for k, v in c.items())}"
                            for t, c in sorted(erasure.counts.items()))
-        click.echo(f"erased client {erasure.client_id} ({erasure.plan_tier}) at {erasure.finished_at:%Y-%m-%d %H:%M:%S %Z}"
+        click.echo(f"erased client {erasure.client_id} ({erasure.plan_tier})"
+                   f" at {erasure.finished_at:%Y-%m-%d %H:%M:%S %Z}"
                    f" by {erasure.initiated_by}; audit event {erasure.erasure_event_id}", err=True)
         click.echo(f"  {tables}", err=True)
         certificate = erasure.certificate

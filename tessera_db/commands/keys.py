@@ -28,7 +28,13 @@ import psycopg
 
 from tessera_db import keys as api_keys
 from tessera_db.commands._options import (
-    client_option, dsn_option, friendly_errors, identity_options, parse_uuid, resolve_app_dsn, session,
+    client_option,
+    dsn_option,
+    friendly_errors,
+    identity_options,
+    parse_uuid,
+    resolve_app_dsn,
+    session,
 )
 from tessera_db.db import Database
 from tessera_db.errors import translate_errors

@@ -9,11 +9,10 @@ so it uses exactly the definer functions the import job is granted
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
-
-import sys
 
 import click
 
@@ -55,4 +54,4 @@ def import_prices(source: str, file: str, dsn: str | None, observed_at: datetime
     run()
 
 
-__all__: Iterable[str] = ["prices"]
+__all__ = ["prices"]

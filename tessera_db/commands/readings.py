@@ -21,7 +21,12 @@ from typing import Any
 import click
 
 from tessera_db.commands._options import (
-    client_option, dsn_option, friendly_errors, identity_options, month_option, resolve_app_dsn,
+    client_option,
+    dsn_option,
+    friendly_errors,
+    identity_options,
+    month_option,
+    resolve_app_dsn,
     session,
 )
 from tessera_db.db import Database

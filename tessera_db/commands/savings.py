@@ -21,8 +21,14 @@ import psycopg
 from psycopg import sql
 
 from tessera_db.commands._options import (
-    client_option, dsn_option, friendly_errors, identity_options, month_option, parse_uuid,
-    resolve_app_dsn, session,
+    client_option,
+    dsn_option,
+    friendly_errors,
+    identity_options,
+    month_option,
+    parse_uuid,
+    resolve_app_dsn,
+    session,
 )
 from tessera_db.db import Database
 from tessera_db.errors import PermissionDenied

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import psycopg
@@ -44,7 +45,7 @@ def _public_path(path: str | None) -> Path:
     return Path(path) if path else _default(bs.PUBLIC_KEY_ENV, "settlement-public-key.json")
 
 
-def _connect(dsn: str | None, role: str) -> psycopg.Connection:  # type: ignore[type-arg]
+def _connect(dsn: str | None, role: str) -> psycopg.Connection[Any]:
     from tessera_db.cli import resolve_dsn
 
     with translate_errors():

@@ -150,7 +150,7 @@ def parse_litellm(data: Mapping[str, Any]) -> Iterator[Entry]:
         for key, component in LITELLM_KEYS.items():
             if key in spec and spec[key] is not None:
                 entry.components[component] = spec[key]
-        tiers = {}
+        tiers: dict[int, dict[str, Any]] = {}
         for key, raw in spec.items():
             match = LITELLM_TIER.match(key)
             if match and raw is not None:
