@@ -150,6 +150,7 @@ def test_a_login_that_may_not_take_the_jobs_role_is_refused(cron_cluster: Cluste
         conn.execute("DROP ROLE IF EXISTS tessera_jobs_probe")
         conn.execute("CREATE ROLE tessera_jobs_probe LOGIN PASSWORD 'probe-only'")
         conn.execute("GRANT USAGE ON SCHEMA cron TO tessera_jobs_probe")
+        conn.execute("GRANT CONNECT ON DATABASE tessera TO tessera_jobs_probe")
         conn.execute("GRANT tessera_owner TO tessera_jobs_probe")  # the owner, but not service_role
         try:
             dsn = dsn_of({**cron_cluster.conninfo(), "user": "tessera_jobs_probe", "password": "probe-only"})
@@ -158,6 +159,21 @@ def test_a_login_that_may_not_take_the_jobs_role_is_refused(cron_cluster: Cluste
             assert "may not SET ROLE service_role" in refused.output
             assert "GRANT service_role TO tessera_jobs_probe" in refused.output
             assert cron_jobs(conn) == []  # nothing registered, not even the owner's job
+
+            # As Supabase's `postgres` is (not a superuser; a member of service_role and,
+            # through the bootstrap, of tessera_owner): registered as that login, and each
+            # command runs from it exactly as pg_cron will run it.
+            conn.execute("GRANT service_role TO tessera_jobs_probe")
+            scheduled = invoke("jobs", "schedule", "--dsn", dsn)
+            assert scheduled.exit_code == 0, scheduled.output
+            assert {(r[0], r[3]) for r in cron_jobs(conn)} == {(j.cron_name, "tessera_jobs_probe") for j in jobs.JOBS}
+            for j in jobs.JOBS:
+                ran = invoke("jobs", "run", j.name, "--dsn", dsn)
+                assert ran.exit_code == 0, ran.output
+            assert conn.execute("SELECT actor_role, actor_session_role, actor_job FROM tessera.audit_events"
+                                " WHERE action = 'retention' ORDER BY event_id DESC LIMIT 1").fetchone() \
+                == ("service_role", "tessera_jobs_probe", "retention")
+            conn.execute("SELECT cron.unschedule(jobid) FROM cron.job")
         finally:
             conn.execute("DROP OWNED BY tessera_jobs_probe")
             conn.execute("DROP ROLE tessera_jobs_probe")
