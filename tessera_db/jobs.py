@@ -99,7 +99,7 @@ JOBS: tuple[Job, ...] = (
 
 #: Periodic work that must stay outside the database (a key the database must not hold).
 OUTSIDE: tuple[tuple[str, str, str, str], ...] = (
-    ("*/5 * * * *", "tessera-db audit seal --key /etc/tessera/audit-sealer.key", "TESSERA_SEALER_DSN",
+    ("*/5 * * * *", "tessera-db audit seal --once --key /etc/tessera/audit-sealer.key", "TESSERA_SEALER_DSN",
      "the audit sealer: its Ed25519 signing key never enters the database, so pg_cron cannot run it"),
 )
 
