@@ -13,7 +13,9 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 PG_BIN="/usr/lib/postgresql/15/bin"
-APT_PACKAGES=(postgresql-15 postgresql-client-15 postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl)
+# postgresql-15-cron: the dev cluster preloads pg_cron (tessera-db jobs schedule; tests/test_jobs.py);
+# postgresql-15-partman: tests/test_partitions.py builds a partition through pg_partman (docs/partitions.md).
+APT_PACKAGES=(postgresql-15 postgresql-client-15 postgresql-15-pgtap postgresql-15-plpgsql-check postgresql-15-cron postgresql-15-partman libtap-parser-sourcehandler-pgtap-perl)
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -22,6 +24,8 @@ missing_system_parts() {
     command -v psql >/dev/null 2>&1 || echo postgresql-client-15
     compgen -G "/usr/share/postgresql/15/extension/pgtap.control" >/dev/null || echo postgresql-15-pgtap
     compgen -G "/usr/share/postgresql/15/extension/plpgsql_check.control" >/dev/null || echo postgresql-15-plpgsql-check
+    compgen -G "/usr/share/postgresql/15/extension/pg_cron.control" >/dev/null || echo postgresql-15-cron
+    compgen -G "/usr/share/postgresql/15/extension/pg_partman.control" >/dev/null || echo postgresql-15-partman
     command -v pg_prove >/dev/null 2>&1 || echo libtap-parser-sourcehandler-pgtap-perl
     command -v runuser >/dev/null 2>&1 || [ "$(id -u)" != 0 ] || echo util-linux
 }

@@ -49,7 +49,8 @@ def friendly_errors(func: F) -> F:
 
 
 def dev_cluster() -> Cluster:
-    return Cluster(state_root())
+    # The dev cluster preloads pg_cron when it is installed (tessera-db jobs schedule).
+    return Cluster(state_root(), cron=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,6 +78,7 @@ def dev_up(demo: bool) -> None:
     cluster = dev_cluster()
     created = not cluster.exists()
     cluster.start()
+    cron = cluster.ensure_cron()
     superuser_dsn = cluster.dsn()
     migrations.upgrade(superuser_dsn)
     cluster.set_login_passwords()
@@ -85,6 +87,8 @@ def dev_up(demo: bool) -> None:
     click.echo(f"tessera-db dev cluster {'created and ' if created else ''}running "
                f"(PostgreSQL, 127.0.0.1:{cluster.port}, data in {cluster.data_dir})")
     click.echo(f"schema at revision: {revision}")
+    click.echo("pg_cron: loaded; `tessera-db jobs schedule` registers the periodic jobs" if cron else
+               "pg_cron: not installed (postgresql-15-cron); `tessera-db jobs schedule` prints crontab lines")
     click.echo("")
     click.echo("DSNs (passwords come from the cluster's pgpass file, never printed):")
     click.echo(f"  superuser (maintenance, review): {superuser_dsn}")
@@ -218,6 +222,7 @@ main.add_command(__import__("tessera_db.commands.secrets", fromlist=["secrets"])
 main.add_command(__import__("tessera_db.commands.secrets", fromlist=["batches"]).batches)
 main.add_command(__import__("tessera_db.commands.clients", fromlist=["clients"]).clients)
 main.add_command(__import__("tessera_db.commands.retention", fromlist=["retention"]).retention)
+main.add_command(__import__("tessera_db.commands.jobs", fromlist=["jobs"]).jobs)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

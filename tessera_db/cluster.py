@@ -14,6 +14,12 @@ State lives in one folder (the dev cluster: ``.tessera/`` in the checkout)::
 The server listens on 127.0.0.1 only, on a port picked free at init, with
 scram-sha-256 authentication and no Unix socket (socket paths under a deep checkout
 would exceed the 107-byte limit).
+
+The dev cluster (``Cluster(..., cron=True)``) also preloads pg_cron when the
+``postgresql-15-cron`` package is installed: ``cron.database_name`` is its database and
+jobs run in background workers (``cron.use_background_workers``), so a job needs no
+password and no socket. The extension itself is created by ``tessera-db dev up``, never
+by a migration: the schema does not depend on it (docs/jobs.md).
 """
 
 from __future__ import annotations
@@ -65,6 +71,15 @@ def pg_bindir() -> Path:
     )
 
 
+def pg_cron_available() -> bool:
+    """Whether the pg_cron server library (postgresql-15-cron) is installed."""
+    try:
+        libdir = pg_bindir().parent / "lib"
+    except ClusterError:
+        return False
+    return (libdir / "pg_cron.so").is_file()
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
@@ -95,7 +110,7 @@ class Cluster:
     """One PostgreSQL cluster kept in ``base``."""
 
     def __init__(self, base: Path, *, dbname: str = DEFAULT_DBNAME, fast: bool = False,
-                 superuser: str = SUPERUSER) -> None:
+                 superuser: str = SUPERUSER, cron: bool = False) -> None:
         self.base = Path(base).resolve()
         self.dbname = dbname
         # Only read by init(); afterwards the state file says who the superuser is (a
@@ -103,6 +118,8 @@ class Cluster:
         self._initdb_superuser = superuser
         # fast: fsync off etc. -- only for throwaway test clusters.
         self.fast = fast
+        # cron: preload pg_cron for this cluster's database (the dev cluster), when installed.
+        self.cron = cron
         self.state_file = self.base / "cluster.json"
         self.pgpass_file = self.base / "pgpass"
         self._state: ClusterState | None = None
@@ -280,12 +297,42 @@ class Cluster:
         ]
         if self.fast:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        if self.cron and pg_cron_available():
+            options += [
+                "-c shared_preload_libraries=pg_cron",
+                f"-c cron.database_name={self.dbname}",
+                # Jobs run in background workers: no password, no socket, no pg_hba entry.
+                "-c cron.use_background_workers=on",
+                "-c max_worker_processes=16",
+            ]
         self._run(
             [str(pg_bindir() / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
              "-w", "-t", "60", "-o", " ".join(options), "start"],
             "starting PostgreSQL",
         )
         self.ensure_database()
+
+    def cron_loaded(self) -> bool:
+        """Whether the running server preloads pg_cron."""
+        import psycopg
+
+        with psycopg.connect(**self.conninfo(dbname="postgres"), autocommit=True) as conn:
+            row = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+        return row is not None and "pg_cron" in [lib.strip() for lib in str(row[0]).split(",")]
+
+    def ensure_cron(self) -> bool:
+        """Preload pg_cron (restarting a server started without it) and create the
+        extension in the cluster's database; False when pg_cron is not installed."""
+        import psycopg
+
+        if not (self.cron and pg_cron_available()):
+            return False
+        if not self.cron_loaded():
+            self.stop()
+            self.start()
+        with psycopg.connect(**self.conninfo(), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+        return True
 
     def stop(self) -> None:
         if self.is_running():

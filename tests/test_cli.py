@@ -22,7 +22,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
-from tessera_db import migrations
+from tessera_db import jobs, migrations
 from tessera_db.cli import main
 from tessera_db.cluster import Cluster
 
@@ -261,6 +261,13 @@ def test_dev_up_dsn_down_end_to_end(dev_home: Path) -> None:
     else:
         assert _postmaster_uid(cluster) == os.geteuid()
 
+    # The dev cluster preloads pg_cron (postgresql-15-cron, scripts/bootstrap.sh), so the
+    # periodic jobs register there (tests/test_jobs.py has the details).
+    assert "pg_cron: loaded" in up.stdout
+    scheduled = run_cli("jobs", "schedule", home=dev_home)
+    assert scheduled.returncode == 0, scheduled.stderr
+    assert scheduled.stdout.count(" created") == len(jobs.JOBS)
+
     again = run_cli("dev", "up", home=dev_home)
     assert again.returncode == 0, again.stderr
     assert "created" not in again.stdout and " running " in again.stdout
@@ -273,6 +280,7 @@ def test_dev_up_dsn_down_end_to_end(dev_home: Path) -> None:
         assert conn.execute("SELECT current_user, current_database()").fetchone() == ("postgres", "tessera")
         # Demo data loaded once, not duplicated by the second `dev up`.
         assert conn.execute("SELECT count(*) FROM tessera.clients").fetchone() == (3,)
+        assert conn.execute("SELECT count(*) FROM cron.job WHERE jobname LIKE 'tessera%'").fetchone() == (len(jobs.JOBS),)
         assert migrations.current(dsn.stdout.strip()) == head_revision()
 
     app = run_cli("dev", "dsn", "--role", "authenticator", home=dev_home)
