@@ -4,6 +4,10 @@
     tessera-db migrate [--dsn DSN] [--sql]    upgrade to head (or --target REV)
     tessera-db downgrade --target REV         downgrade (``base`` removes everything)
 
+and the command groups of tessera_db/commands/ (readings, savings, prices, audit, keys,
+...), added at the end. What they share (error reporting, finding the database, the
+caller's identity) is in tessera_db/commands/_options.py, below both.
+
 Expected failures print one ``error: ...`` line on stderr and exit 1 (2 for usage);
 tracebacks are for bugs only.
 """
@@ -12,45 +16,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
 
-import alembic.util
 import click
 
 from tessera_db import migrations
-from tessera_db.cluster import LOGIN_ROLES, SUPERUSER, Cluster
+from tessera_db.cluster import LOGIN_ROLES, SUPERUSER
+from tessera_db.commands import audit, clients, jobs, keys, prices, readings, retention, savings, secrets, sweep
+from tessera_db.commands._options import dev_cluster, friendly_errors, resolve_dsn
 from tessera_db.errors import TesseraError
-from tessera_db.paths import state_root
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly_errors(func: F) -> F:
-    """Turn expected failures into one clear line and a non-zero exit."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TesseraError as exc:
-            where = f" [{exc.sqlstate}{' ' + exc.constraint if exc.constraint else ''}]" if exc.sqlstate else ""
-            message = " ".join(exc.message.split())  # one line, whatever libpq said
-            click.echo(f"error: {message}{where}", err=True)
-            sys.exit(1)
-        except alembic.util.CommandError as exc:
-            # alembic's own "expected" failures, e.g. an unknown --target revision.
-            click.echo(f"error: {' '.join(str(exc).split())}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def dev_cluster() -> Cluster:
-    # The dev cluster preloads pg_cron when it is installed (tessera-db jobs schedule).
-    return Cluster(state_root(), cron=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -164,16 +137,6 @@ dsn_option = click.option(
 )
 
 
-def resolve_dsn(dsn: str | None, user: str = SUPERUSER) -> str:
-    """The given DSN, else the dev cluster's DSN for ``user``."""
-    if dsn:
-        return dsn
-    cluster = dev_cluster()
-    if cluster.exists():
-        return cluster.dsn(user)
-    raise TesseraError("no database given: pass --dsn (or set the variable --help names), or run `tessera-db dev up`")
-
-
 @main.command()
 @dsn_option
 @click.option("--sql", "offline", is_flag=True, help="Print the SQL instead of applying it.")
@@ -212,17 +175,18 @@ def downgrade(dsn: str | None, target: str, offline: bool) -> None:
     click.echo(f"downgraded to {migrations.current(url) or 'base'}")
 
 
-main.add_command(__import__("tessera_db.commands.readings", fromlist=["readings"]).readings)
-main.add_command(__import__("tessera_db.commands.savings", fromlist=["savings"]).savings)
-main.add_command(__import__("tessera_db.commands.prices", fromlist=["prices"]).prices)
-main.add_command(__import__("tessera_db.commands.audit", fromlist=["audit"]).audit)
-main.add_command(__import__("tessera_db.commands.keys", fromlist=["keys"]).keys)
-main.add_command(__import__("tessera_db.commands.sweep", fromlist=["sweep"]).sweep)
-main.add_command(__import__("tessera_db.commands.secrets", fromlist=["secrets"]).secrets)
-main.add_command(__import__("tessera_db.commands.secrets", fromlist=["batches"]).batches)
-main.add_command(__import__("tessera_db.commands.clients", fromlist=["clients"]).clients)
-main.add_command(__import__("tessera_db.commands.retention", fromlist=["retention"]).retention)
-main.add_command(__import__("tessera_db.commands.jobs", fromlist=["jobs"]).jobs)
+# The command groups, each in tessera_db/commands/<group>.py.
+main.add_command(readings.readings)
+main.add_command(savings.savings)
+main.add_command(prices.prices)
+main.add_command(audit.audit)
+main.add_command(keys.keys)
+main.add_command(sweep.sweep)
+main.add_command(secrets.secrets)
+main.add_command(secrets.batches)
+main.add_command(clients.clients)
+main.add_command(retention.retention)
+main.add_command(jobs.jobs)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

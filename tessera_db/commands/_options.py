@@ -1,23 +1,33 @@
-"""Options shared by the ``readings`` and ``savings`` command groups: the database, the
-caller's identity and the month.
+"""What every ``tessera-db`` command shares: error reporting, finding the database
+(``--dsn``, else the dev cluster), the caller's identity and the month.
 
-These commands run as an API identity through :class:`tessera_db.db.Database` (the
-``authenticator`` login switching to ``authenticated``/``service_role`` per transaction),
-so row-level security decides what they see, exactly as for the API.
+It sits below both ``tessera_db/cli.py`` and the command groups in
+``tessera_db/commands/``, which import it and never each other, so the CLI reads top
+down: cli.py defines the ``dev``/``migrate``/``downgrade`` commands and adds the groups.
+
+Commands that read or write data run as an API identity through
+:class:`tessera_db.db.Database` (the ``authenticator`` login switching to
+``authenticated``/``service_role`` per transaction), so row-level security decides what
+they see, exactly as for the API.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import wraps
 from typing import Any, TypeVar
 
+import alembic.util
 import click
 
+from tessera_db.cluster import SUPERUSER, Cluster
 from tessera_db.db import Database
+from tessera_db.errors import TesseraError
+from tessera_db.paths import state_root
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,16 +35,38 @@ _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def friendly_errors(func: F) -> F:
-    """tessera_db.cli.friendly_errors, looked up when the command runs (cli.py imports
-    this package at its end, so importing cli here at import time would be circular)."""
+    """Turn expected failures into one clear line and a non-zero exit."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from tessera_db.cli import friendly_errors as cli_friendly_errors
-
-        return cli_friendly_errors(func)(*args, **kwargs)
+        try:
+            return func(*args, **kwargs)
+        except TesseraError as exc:
+            where = f" [{exc.sqlstate}{' ' + exc.constraint if exc.constraint else ''}]" if exc.sqlstate else ""
+            message = " ".join(exc.message.split())  # one line, whatever libpq said
+            click.echo(f"error: {message}{where}", err=True)
+            sys.exit(1)
+        except alembic.util.CommandError as exc:
+            # alembic's own "expected" failures, e.g. an unknown --target revision.
+            click.echo(f"error: {' '.join(str(exc).split())}", err=True)
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def dev_cluster() -> Cluster:
+    # The dev cluster preloads pg_cron when it is installed (tessera-db jobs schedule).
+    return Cluster(state_root(), cron=True)
+
+
+def resolve_dsn(dsn: str | None, user: str = SUPERUSER) -> str:
+    """The given DSN, else the dev cluster's DSN for ``user``."""
+    if dsn:
+        return dsn
+    cluster = dev_cluster()
+    if cluster.exists():
+        return cluster.dsn(user)
+    raise TesseraError("no database given: pass --dsn (or set the variable --help names), or run `tessera-db dev up`")
 
 
 def parse_month(_ctx: Any, _param: Any, value: str) -> dt.date:
@@ -56,8 +88,6 @@ def parse_uuid(_ctx: Any, _param: Any, value: str) -> str:
 
 def resolve_app_dsn(dsn: str | None) -> str:
     """--dsn / $TESSERA_APP_DSN, else the dev cluster's authenticator login."""
-    from tessera_db.cli import resolve_dsn
-
     return resolve_dsn(dsn, "authenticator")
 
 

@@ -32,7 +32,7 @@ import click
 import psycopg
 from psycopg import sql
 
-from tessera_db.commands._options import client_option, dsn_option, friendly_errors, resolve_app_dsn
+from tessera_db.commands._options import client_option, dsn_option, friendly_errors, resolve_app_dsn, resolve_dsn
 from tessera_db.db import Database
 from tessera_db.errors import PermissionDenied, translate_errors
 
@@ -41,8 +41,6 @@ EXIT_FAILED = 3
 
 
 def _resolve_sealer_dsn(dsn: str | None) -> str:
-    from tessera_db.cli import resolve_dsn
-
     return resolve_dsn(dsn, "tessera_sealer")
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from tessera_db.commands._options import client_option, dsn_option, friendly_errors, resolve_app_dsn
+from tessera_db.commands._options import client_option, dsn_option, friendly_errors, resolve_app_dsn, resolve_dsn
 from tessera_db.errors import TesseraError
 
 EXIT_FAILED = 3
@@ -86,8 +86,6 @@ def erase(client_id: str, reason: str, as_operator: str, out: Path | None, signi
             seal_key = sealer_key or _dev_key("audit-demo.key")
             seal_step = None
             if seal_key is not None:
-                from tessera_db.cli import resolve_dsn
-
                 seal_url = resolve_dsn(sealer_dsn, "tessera_sealer")
                 seal_private = load_private_key(seal_key)
 

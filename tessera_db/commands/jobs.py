@@ -19,7 +19,7 @@ import click
 import psycopg
 
 from tessera_db import jobs as declared
-from tessera_db.commands._options import friendly_errors
+from tessera_db.commands._options import friendly_errors, resolve_dsn
 from tessera_db.errors import from_psycopg
 
 
@@ -58,8 +58,6 @@ def _outside_lines() -> list[str]:
 @friendly_errors
 def schedule(dry_run: bool, dsn: str | None) -> None:
     """Register the jobs with pg_cron (idempotent), or print their crontab lines."""
-    from tessera_db.cli import resolve_dsn
-
     with _connect(resolve_dsn(dsn)) as conn:
         try:
             if not declared.has_pg_cron(conn):
@@ -98,7 +96,6 @@ def run(name: str, dsn: str | None) -> None:
     """Run one job now, exactly as pg_cron runs it (the crontab path)."""
     import os
 
-    from tessera_db.cli import resolve_dsn
     from tessera_db.cluster import SUPERUSER
 
     j = declared.job(name)

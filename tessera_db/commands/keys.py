@@ -34,6 +34,7 @@ from tessera_db.commands._options import (
     identity_options,
     parse_uuid,
     resolve_app_dsn,
+    resolve_dsn,
     session,
 )
 from tessera_db.db import Database
@@ -151,8 +152,6 @@ def rotate(client_id: str, api_key_id: str, valid_days: int | None, as_sponsor: 
 @friendly_errors
 def verify(source_ip: str | None, workload_id: str | None, capability: str | None, dsn: str | None) -> None:
     """Verify a key read from stdin, as the proxy does (exit 3 when it does not verify)."""
-    from tessera_db.cli import resolve_dsn
-
     key = sys.stdin.readline().strip()
     if not key:
         raise click.UsageError("pipe the key on stdin (never put a key on the command line)")

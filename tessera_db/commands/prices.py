@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from tessera_db.commands._options import dsn_option, resolve_app_dsn
+from tessera_db.commands._options import dsn_option, friendly_errors, resolve_app_dsn
 from tessera_db.pricing.sources import SOURCES
 
 
@@ -33,8 +33,6 @@ def prices() -> None:
               default=None, help="When the file's prices were true (default: now).")
 def import_prices(source: str, file: str, dsn: str | None, observed_at: datetime | None) -> None:
     """Import FILE: store every observation, publish changed prices, print a summary."""
-    from tessera_db.cli import friendly_errors
-
     @friendly_errors
     def run() -> None:
         from tessera_db.db import Database

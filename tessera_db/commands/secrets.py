@@ -26,7 +26,7 @@ import click
 import psycopg
 
 from tessera_db import batch_secrets as bs
-from tessera_db.commands._options import friendly_errors, parse_uuid
+from tessera_db.commands._options import friendly_errors, parse_uuid, resolve_dsn
 from tessera_db.errors import translate_errors
 from tessera_db.paths import state_root
 
@@ -46,8 +46,6 @@ def _public_path(path: str | None) -> Path:
 
 
 def _connect(dsn: str | None, role: str) -> psycopg.Connection[Any]:
-    from tessera_db.cli import resolve_dsn
-
     with translate_errors():
         return psycopg.connect(resolve_dsn(dsn, role), autocommit=True)
 
