@@ -13,7 +13,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 PG_BIN="/usr/lib/postgresql/15/bin"
-APT_PACKAGES=(postgresql-15 postgresql-client-15 postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl)
+APT_PACKAGES=(postgresql-15 postgresql-client-15 postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl chromium chromium-driver)
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -24,6 +24,9 @@ missing_system_parts() {
     compgen -G "/usr/share/postgresql/15/extension/plpgsql_check.control" >/dev/null || echo postgresql-15-plpgsql-check
     command -v pg_prove >/dev/null 2>&1 || echo libtap-parser-sourcehandler-pgtap-perl
     command -v runuser >/dev/null 2>&1 || [ "$(id -u)" != 0 ] || echo util-linux
+    # tests only: the policy matrix's HTML page is opened in a headless browser
+    command -v chromium >/dev/null 2>&1 || echo chromium
+    command -v chromedriver >/dev/null 2>&1 || echo chromium-driver
 }
 
 ensure_system_packages() {

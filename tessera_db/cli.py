@@ -218,6 +218,7 @@ main.add_command(__import__("tessera_db.commands.secrets", fromlist=["secrets"])
 main.add_command(__import__("tessera_db.commands.secrets", fromlist=["batches"]).batches)
 main.add_command(__import__("tessera_db.commands.clients", fromlist=["clients"]).clients)
 main.add_command(__import__("tessera_db.commands.retention", fromlist=["retention"]).retention)
+main.add_command(__import__("tessera_db.commands.policy", fromlist=["policy"]).policy)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
