@@ -51,10 +51,13 @@ Functions. Every function of schema ``tessera`` from pg_proc: EXECUTE per role
 (has_function_privilege, PUBLIC from the ACL), SECURITY DEFINER or INVOKER, the pinned
 search_path (proconfig), volatility, and what it may touch: the tables, views and
 functions of the project's schemas named schema-qualified in its body outside comments
-and string literals (the project's rule for definer bodies, whose search_path holds only
-pg_catalog and pg_temp), plus pg_depend's dependencies (SQL-standard bodies). Direct
-references only; dynamic SQL and unqualified names are not seen, and a reviewer reads
-the body for those.
+(tables also in string literals, a dynamic statement's text; functions only outside them)
+(the project's rule for definer bodies, whose search_path holds only
+pg_catalog and pg_temp), plus pg_depend's dependencies (SQL-standard bodies) ("touches");
+and the tables and views reached through the project functions it calls, transitively
+("reaches": an invoker wrapper in tessera over a definer body in tessera_private reaches
+what the body touches). Dynamic SQL and unqualified names are not seen, and a reviewer
+reads the body for those.
 
 What the probe cannot undo: sequences (nextval is never rolled back) advance by the
 identity values the probe rows and their audit events drew; and every table is locked
@@ -622,7 +625,7 @@ def _drop_referencing_fks(conn: psycopg.Connection[Any], table: str) -> None:
             sql.Identifier(nsp, rel), sql.Identifier(con)))
 
 
-def _statement(target: _Target, spec: TableSpec, command: str, probe: Row | None = None) -> sql.Composable:
+def _statement(target: _Target, spec: TableSpec, command: str, probe: Row | None = None) -> sql.Composed:
     if command == "SELECT":
         what = sql.Identifier("client_id") if target.has_client_id else sql.SQL("1")
         return sql.SQL("SELECT {} FROM {}{}").format(what, target.ident, target.probe_rows_only())
@@ -640,7 +643,7 @@ def _statement(target: _Target, spec: TableSpec, command: str, probe: Row | None
 
 
 def _run(conn: psycopg.Connection[Any], target: _Target, actor: Actor, command: str,
-         stmt: sql.Composable) -> Outcome:
+         stmt: sql.Composed) -> Outcome:
     """Run one statement as ``actor`` in a savepoint; the savepoint is always rolled back."""
     before = _rows(conn, target) if command != "SELECT" else {}
     conn.execute("SAVEPOINT probe")
@@ -710,7 +713,7 @@ def observe(conn: psycopg.Connection[Any], tables: Mapping[str, TableSpec] = TAB
 
 
 def _check_update_values(conn: psycopg.Connection[Any], tables: Mapping[str, TableSpec],
-                         skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+                         skip: frozenset[str] | set[str] = frozenset()) -> None:
     """The UPDATE probe must change no probe row: every probe row already holds the value
     (a platform table that had rows of its own is not checked: those rows are not counted)."""
     for table, spec in tables.items():
@@ -729,8 +732,9 @@ def _check_update_values(conn: psycopg.Connection[Any], tables: Mapping[str, Tab
 
 
 _VOLATILITY = {"i": "immutable", "s": "stable", "v": "volatile"}
-_COMMENTS_AND_STRINGS = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.S)
-_QUALIFIED = re.compile(r'\b(' + "|".join(PROJECT_SCHEMAS) + r')\s*\.\s*"?([a-z_][a-z0-9_$]*)"?', re.I)
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_STRINGS = re.compile(r"'(?:[^']|'')*'")
+_QUALIFIED = re.compile(r'\b(' + "|".join(PROJECT_SCHEMAS) + r')\s*\.\s*"?([a-z_][a-z0-9_$]*)"?', re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -741,16 +745,17 @@ class FunctionInfo:
     search_path: str | None         # the pinned search_path (proconfig), None if not pinned
     volatility: str                 # immutable | stable | volatile
     execute: Mapping[str, bool]     # role -> may EXECUTE (PUBLIC: granted to everyone)
-    touches: tuple[str, ...]        # tables/views (schema.name) and functions (schema.name())
+    touches: tuple[str, ...]        # named in its body: tables/views (schema.name), functions (schema.name())
+    reaches: tuple[str, ...] = ()   # tables/views it touches directly or through the project functions it calls
 
     def to_json(self) -> dict[str, Any]:
         return {"security": self.security, "search_path": self.search_path, "volatility": self.volatility,
-                "execute": dict(self.execute), "touches": list(self.touches)}
+                "execute": dict(self.execute), "touches": list(self.touches), "reaches": list(self.reaches)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FunctionInfo:
         return cls(data["security"], data["search_path"], data["volatility"], dict(data["execute"]),
-                   tuple(data["touches"]))
+                   tuple(data["touches"]), tuple(data.get("reaches", ())))
 
 
 def observe_functions(conn: psycopg.Connection[Any]) -> dict[str, FunctionInfo]:
@@ -762,51 +767,66 @@ def observe_functions(conn: psycopg.Connection[Any]) -> dict[str, FunctionInfo]:
         "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = ANY (%s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition",
         (list(PROJECT_SCHEMAS),)).fetchall()}
-    functions = {(s, n) for s, n in conn.execute(
-        "SELECT n.nspname, p.proname FROM pg_catalog.pg_proc p"
-        "  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ANY (%s)",
-        (list(PROJECT_SCHEMAS),)).fetchall()}
     rows = conn.execute(
-        "SELECT p.oid, p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')',"
-        "       p.proname, p.prosecdef, p.provolatile, p.proconfig, COALESCE(p.prosrc, ''),"
+        "SELECT p.oid, n.nspname, p.proname, p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')',"
+        "       p.prosecdef, p.provolatile, p.proconfig, COALESCE(p.prosrc, ''),"
         "       EXISTS (SELECT 1 FROM pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) a"
         "                WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE'),"
-        "       ARRAY(SELECT d.refclassid::regclass::text || ' ' || CASE d.refclassid"
+        "       ARRAY(SELECT CASE d.refclassid"
         "                  WHEN 'pg_catalog.pg_class'::regclass THEN"
         "                       (SELECT rn.nspname || '.' || rc.relname FROM pg_catalog.pg_class rc"
         "                          JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace WHERE rc.oid = d.refobjid)"
-        "                  WHEN 'pg_catalog.pg_proc'::regclass THEN"
-        "                       (SELECT rn.nspname || '.' || rp.proname FROM pg_catalog.pg_proc rp"
+        "                  ELSE (SELECT rn.nspname || '.' || rp.proname || '()' FROM pg_catalog.pg_proc rp"
         "                          JOIN pg_catalog.pg_namespace rn ON rn.oid = rp.pronamespace WHERE rp.oid = d.refobjid)"
         "                  END"
         "               FROM pg_catalog.pg_depend d"
         "              WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'n'"
         "                AND d.refclassid IN ('pg_catalog.pg_class'::regclass, 'pg_catalog.pg_proc'::regclass))"
         "  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
-        " WHERE n.nspname = %s AND p.prokind IN ('f', 'p')"
-        " ORDER BY 2",
-        (SCHEMA,)).fetchall()
+        " WHERE n.nspname = ANY (%s) AND p.prokind IN ('f', 'p')"
+        " ORDER BY 2, 4",
+        (list(PROJECT_SCHEMAS),)).fetchall()
+    functions = {(r[1], r[2]) for r in rows}
+    # Direct references of every project function, by name (overloads share them).
+    direct: dict[str, set[str]] = {}
+    for _oid, schema, name, _sig, _sec, _vol, _config, body, _public, depends in rows:
+        found = direct.setdefault(f"{schema}.{name}()", set())
+        code = _COMMENTS.sub(" ", body)
+        # Tables also inside string literals (a dynamic statement's text), functions only in code.
+        for ref_schema, obj in _QUALIFIED.findall(code):
+            if (ref_schema.lower(), obj.lower()) in relations:
+                found.add(f"{ref_schema.lower()}.{obj.lower()}")
+        for ref_schema, obj in _QUALIFIED.findall(_STRINGS.sub(" ", code)):
+            key = (ref_schema.lower(), obj.lower())
+            if key in functions and key != (schema, name):
+                found.add(f"{key[0]}.{key[1]}()")
+        found.update(d for d in depends or () if d and d.split(".", 1)[0] in PROJECT_SCHEMAS
+                     and d != f"{schema}.{name}()")
+
+    def reach(start: str) -> set[str]:
+        seen, todo, tables = {start}, [start], set()
+        while todo:
+            for ref in direct.get(todo.pop(), ()):
+                if not ref.endswith("()"):
+                    tables.add(ref)
+                elif ref not in seen:
+                    seen.add(ref)
+                    todo.append(ref)
+        return tables
+
     out: dict[str, FunctionInfo] = {}
-    for oid, signature, name, secdef, volatility, config, body, public, depends in rows:
+    for oid, schema, name, signature, secdef, volatility, config, _body, public, _depends in rows:
+        if schema != SCHEMA:
+            continue
         execute = {"PUBLIC": bool(public)}
         for role in FUNCTION_ROLES[1:]:
             execute[role] = role in roles and bool(conn.execute(
                 "SELECT pg_catalog.has_function_privilege(%s, %s::oid, 'EXECUTE')", (role, oid)).fetchone()[0])  # type: ignore[index]
-        touches: set[str] = set()
-        for schema, obj in _QUALIFIED.findall(_COMMENTS_AND_STRINGS.sub(" ", body)):
-            key = (schema.lower(), obj.lower())
-            if key in relations:
-                touches.add(f"{key[0]}.{key[1]}")
-            elif key in functions and key != (SCHEMA, name):
-                touches.add(f"{key[0]}.{key[1]}()")
-        for dep in depends or ():
-            kind, _, qualified = dep.partition(" ")
-            if qualified and qualified.split(".", 1)[0] in PROJECT_SCHEMAS:
-                touches.add(qualified + ("()" if kind == "pg_proc" else ""))
         path = next((c.split("=", 1)[1] for c in (config or ()) if c.startswith("search_path=")), None)
         out[signature] = FunctionInfo(
             security="definer" if secdef else "invoker", search_path=path,
-            volatility=_VOLATILITY.get(volatility, volatility), execute=execute, touches=tuple(sorted(touches)))
+            volatility=_VOLATILITY.get(volatility, volatility), execute=execute,
+            touches=tuple(sorted(direct[f"{schema}.{name}()"])), reaches=tuple(sorted(reach(f"{schema}.{name}()"))))
     return out
 
 
@@ -854,7 +874,7 @@ def take(conn: psycopg.Connection[Any], *, now: dt.datetime | None = None) -> Po
     functions = observe_functions(conn)
     tables = observe(conn)
     database = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
-    when = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     return PolicyMatrix(tables, functions, database, when.strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
@@ -946,6 +966,11 @@ def function_differences(live: Mapping[str, FunctionInfo], declared: Mapping[str
             out.append(f"{name}: touches, not declared: {', '.join(added)}")
         if removed:
             out.append(f"{name}: declared touches, no longer seen: {', '.join(removed)}")
+        added, removed = sorted(set(got.reaches) - set(want.reaches)), sorted(set(want.reaches) - set(got.reaches))
+        if added:
+            out.append(f"{name}: reaches, not declared: {', '.join(added)}")
+        if removed:
+            out.append(f"{name}: declared reaches, no longer seen: {', '.join(removed)}")
     return out
 
 
@@ -969,10 +994,12 @@ _CELL_MEANINGS = (
 )
 _TOUCHES_METHOD = (
     "tables, views and functions of `tessera` / `tessera_private` named schema-qualified in the "
-    "function's body, outside comments and string literals (the project pins definer bodies to "
+    "function's body outside comments (tables also inside string literals, the text of a dynamic "
+    "statement; functions only outside them) (the project pins definer bodies to "
     "`pg_catalog, pg_temp`, so they must qualify every name), plus pg_depend's dependencies "
-    "(SQL-standard bodies); direct references only (not what a called function touches in turn); "
-    "dynamic SQL and unqualified names are not seen: read the body for those")
+    "(SQL-standard bodies); dynamic SQL and unqualified names are not seen: read the body for those. "
+    "Reaches: the tables and views it touches directly or through the project functions it calls, "
+    "transitively (by name: overloads are taken together)")
 
 
 def render_markdown(matrix: PolicyMatrix) -> str:
@@ -1038,13 +1065,15 @@ def render_markdown(matrix: PolicyMatrix) -> str:
             "Every function of the exposed schema: who may EXECUTE it (`PUBLIC`: granted to every",
             "role), SECURITY DEFINER or INVOKER, the pinned `search_path`, volatility, and what it",
             f"may touch: {_TOUCHES_METHOD}.", "",
-            "| Function | " + " | ".join(FUNCTION_ROLES) + " | Security | search_path | Volatility | Touches |",
-            "| --- |" + " :-: |" * len(FUNCTION_ROLES) + " --- | --- | --- | --- |"]
+            "| Function | " + " | ".join(FUNCTION_ROLES) + " | Security | search_path | Volatility | Touches | Reaches |",
+            "| --- |" + " :-: |" * len(FUNCTION_ROLES) + " --- | --- | --- | --- | --- |"]
     for sig, info in sorted(matrix.functions.items()):
         marks = ["x" if info.execute.get(r) else "" for r in FUNCTION_ROLES]
         touches = ", ".join(f"`{t}`" for t in info.touches) or "-"
+        reaches = ", ".join(f"`{t}`" for t in info.reaches) or "-"
         out.append(f"| `{sig}` | " + " | ".join(marks) + f" | {info.security} | "
-                   f"{'`' + info.search_path + '`' if info.search_path else 'not pinned'} | {info.volatility} | {touches} |")
+                   f"{'`' + info.search_path + '`' if info.search_path else 'not pinned'} | {info.volatility} | "
+                   f"{touches} | {reaches} |")
     return "\n".join(out) + "\n"
 
 
@@ -1074,6 +1103,7 @@ def render_csv(matrix: PolicyMatrix) -> str:
         writer.writerow(["function", name, "", "search_path", info.search_path or ""])
         writer.writerow(["function", name, "", "volatility", info.volatility])
         writer.writerow(["function", name, "", "touches", " ".join(info.touches)])
+        writer.writerow(["function", name, "", "reaches", " ".join(info.reaches)])
     return buf.getvalue()
 
 
@@ -1115,21 +1145,21 @@ def render_html(matrix: PolicyMatrix) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>Policy matrix of <code>{e(matrix.database or '?')}</code></h1>",
-        f'<p class="meta" id="taken">Taken {e(matrix.taken_at or "?")} by <code>tessera-db policy matrix</code>: '
-        "every probe ran inside one transaction that was rolled back.</p>",
+        (f'<p class="meta" id="taken">Taken {e(matrix.taken_at or "?")} by <code>tessera-db policy matrix</code>: '
+         "every probe ran inside one transaction that was rolled back.</p>"),
         '<h2>Legend</h2><table class="legend" id="legend"><tbody>',
-        '<tr><td class="c allowed">A,B</td><td>allowed: the rows of these probe tenants (or '
-        "<code>platform</code> rows, or a <code>new</code> tenant) were seen / changed</td></tr>",
+        ('<tr><td class="c allowed">A,B</td><td>allowed: the rows of these probe tenants (or '
+         "<code>platform</code> rows, or a <code>new</code> tenant) were seen / changed</td></tr>"),
         '<tr><td class="c own">A</td><td>own rows only: a sponsor reached only their own tenant\'s rows</td></tr>',
         '<tr><td class="c none">none</td><td>the statement ran but reached no probe row</td></tr>',
         '<tr><td class="c denied">denied</td><td>refused with SQLSTATE 42501 (privilege, RLS WITH CHECK or a guard)</td></tr>',
         '<tr><td class="c yes">yes</td><td>functions: the role may EXECUTE it (PUBLIC: every role may)</td></tr>',
-        '<tr><td class="c definer">definer</td><td>functions: SECURITY DEFINER (runs as its owner); a search_path '
-        'that is <span class="unpinned">not pinned</span> is marked</td></tr>',
+        ('<tr><td class="c definer">definer</td><td>functions: SECURITY DEFINER (runs as its owner); a search_path '
+         'that is <span class="unpinned">not pinned</span> is marked</td></tr>'),
         "</tbody></table>",
-        '<p class="probe">Probes: SELECT <code>client_id</code>; INSERT a row for A and a forged one for B; '
-        "UPDATE one column to the value it has, no WHERE; DELETE with no WHERE; TRUNCATE. Each in its own "
-        "savepoint, rolled back. Rows of the deployment's own clients are not counted.</p>",
+        ('<p class="probe">Probes: SELECT <code>client_id</code>; INSERT a row for A and a forged one for B; '
+         "UPDATE one column to the value it has, no WHERE; DELETE with no WHERE; TRUNCATE. Each in its own "
+         "savepoint, rolled back. Rows of the deployment's own clients are not counted.</p>"),
         "<h2>Actors</h2><table><thead><tr><th>Actor</th><th>Role</th><th>Who</th></tr></thead><tbody>",
     ]
     parts += [f"<tr><td>{e(a.name)}</td><td><code>{e(a.role)}</code></td><td>{e(a.about)}</td></tr>"
@@ -1151,7 +1181,8 @@ def render_html(matrix: PolicyMatrix) -> str:
               f'<p class="probe">Touches: {e(_TOUCHES_METHOD.replace("`", ""))}.</p>',
               '<table class="grid functions" id="functions"><thead><tr><th>Function</th>']
     parts += [f"<th>{e(r)}</th>" for r in FUNCTION_ROLES]
-    parts.append("<th>Security</th><th>search_path</th><th>Volatility</th><th>Touches</th></tr></thead><tbody>")
+    parts.append("<th>Security</th><th>search_path</th><th>Volatility</th><th>Touches</th><th>Reaches</th>"
+                 "</tr></thead><tbody>")
     for sig, info in sorted(matrix.functions.items()):
         row_ = [f'<tr><th class="sig"><code>{e(SCHEMA + "." + sig)}</code></th>']
         row_ += [f'<td class="c {"yes" if info.execute.get(r) else "no"}" title="{e(r)} EXECUTE {e(sig)}">'
@@ -1160,7 +1191,8 @@ def render_html(matrix: PolicyMatrix) -> str:
         row_.append(f'<td class="path {"" if info.search_path else "unpinned"}">'
                     f"{'<code>' + e(info.search_path) + '</code>' if info.search_path else 'not pinned'}</td>")
         row_.append(f'<td>{e(info.volatility)}</td><td class="touches">'
-                    f"{', '.join('<code>' + e(t) + '</code>' for t in info.touches) or '-'}</td></tr>")
+                    f"{', '.join('<code>' + e(t) + '</code>' for t in info.touches) or '-'}</td>"
+                    f'<td class="touches">{", ".join("<code>" + e(t) + "</code>" for t in info.reaches) or "-"}</td></tr>')
         parts.append("".join(row_))
     parts += ["</tbody></table>", "</body></html>"]
     return "\n".join(parts) + "\n"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
+from psycopg import sql
 
 from tessera_db import demo
 from tessera_db import policy_matrix as pm
@@ -117,13 +117,13 @@ def _snapshot(dsn: str) -> tuple[dict[str, Any], dict[str, int]]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         state: dict[str, Any] = {name: conn.execute(query).fetchall() for name, query in _CATALOG.items()}
         tables = conn.execute(
-            "SELECT c.oid::regclass::text FROM pg_catalog.pg_class c"
+            "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c"
             "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname LIKE 'tessera%' AND c.relkind = 'r' ORDER BY 1").fetchall()
-        for (table,) in tables:
-            state[f"rows {table}"] = conn.execute(
-                f"SELECT count(*), md5(COALESCE(string_agg(r::text, '|' ORDER BY r::text), ''))"  # noqa: S608
-                f"  FROM (SELECT to_jsonb(t) AS r FROM {table} t) s").fetchone()
+            " WHERE n.nspname LIKE 'tessera%' AND c.relkind = 'r' ORDER BY 1, 2").fetchall()
+        for schema, table in tables:
+            state[f"rows {schema}.{table}"] = conn.execute(sql.SQL(
+                "SELECT count(*), md5(COALESCE(string_agg(r::text, '|' ORDER BY r::text), ''))"
+                "  FROM (SELECT to_jsonb(t) AS r FROM {} t) s").format(sql.Identifier(schema, table))).fetchone()
         sequences = dict(conn.execute(
             "SELECT schemaname || '.' || sequencename, COALESCE(last_value, 0) FROM pg_catalog.pg_sequences").fetchall())
     return state, sequences
