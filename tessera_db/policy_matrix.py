@@ -732,8 +732,27 @@ def _check_update_values(conn: psycopg.Connection[Any], tables: Mapping[str, Tab
 
 
 _VOLATILITY = {"i": "immutable", "s": "stable", "v": "volatile"}
-_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
-_STRINGS = re.compile(r"'(?:[^']|'')*'")
+# One left-to-right pass over a body: comments, string literals (E'' with backslash escapes,
+# standard '' and dollar-quoted), whichever starts first, so "--" inside a string or a
+# quote inside a comment is read as PostgreSQL reads it.
+_LEXEMES = re.compile(
+    r"(?P<comment>--[^\n]*|/\*.*?\*/)"
+    r"|(?P<string>[eE]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)?\$)",
+    re.DOTALL)
+
+
+def _code_and_strings(body: str) -> tuple[str, str]:
+    """The body without comments and string literals, and the string literals' text."""
+    code, strings = [], []
+    last = 0
+    for match in _LEXEMES.finditer(body):
+        code.append(body[last:match.start()])
+        code.append(" ")
+        if match.group("string"):
+            strings.append(match.group("string"))
+        last = match.end()
+    code.append(body[last:])
+    return "".join(code), "\n".join(strings)
 _QUALIFIED = re.compile(r'\b(' + "|".join(PROJECT_SCHEMAS) + r')\s*\.\s*"?([a-z_][a-z0-9_$]*)"?', re.IGNORECASE)
 
 
@@ -791,12 +810,12 @@ def observe_functions(conn: psycopg.Connection[Any]) -> dict[str, FunctionInfo]:
     direct: dict[str, set[str]] = {}
     for _oid, schema, name, _sig, _sec, _vol, _config, body, _public, depends in rows:
         found = direct.setdefault(f"{schema}.{name}()", set())
-        code = _COMMENTS.sub(" ", body)
+        code, strings = _code_and_strings(body)
         # Tables also inside string literals (a dynamic statement's text), functions only in code.
-        for ref_schema, obj in _QUALIFIED.findall(code):
+        for ref_schema, obj in _QUALIFIED.findall(code + "\n" + strings):
             if (ref_schema.lower(), obj.lower()) in relations:
                 found.add(f"{ref_schema.lower()}.{obj.lower()}")
-        for ref_schema, obj in _QUALIFIED.findall(_STRINGS.sub(" ", code)):
+        for ref_schema, obj in _QUALIFIED.findall(code):
             key = (ref_schema.lower(), obj.lower())
             if key in functions and key != (schema, name):
                 found.add(f"{key[0]}.{key[1]}()")
