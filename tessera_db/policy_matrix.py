@@ -9,8 +9,10 @@ as each actor, with SELECT, INSERT, UPDATE, DELETE and TRUNCATE. The actors are 
 identities: two probe tenants A and B (fixed ids), a sponsor of each (a ``client_users``
 row), an operator (an ``operators`` row), a signed-in stranger, and the database roles
 anon, service_role, tessera_proxy and tessera_settlement. Every probe row is created by
-the connected superuser inside one transaction that is rolled back at the end, so the
-target keeps no role, row or setting of the probe.
+the prober inside one transaction that is rolled back at the end, so the target keeps no
+role, row, grant or setting of the probe. The prober is a superuser, or a role that
+bypasses RLS and holds tessera_owner's privileges (Supabase's deploy login ``postgres``),
+which is made a member of the actors' roles inside that transaction.
 
 Outcomes (one cell of the matrix):
 
@@ -585,6 +587,7 @@ class _Target:
     table: str
     has_client_id: bool
     foreign: tuple[uuid.UUID, ...] = ()
+    prober: str | None = None  # the role probing (reads rows back); None: the session user
 
     @property
     def ident(self) -> sql.Identifier:
@@ -661,7 +664,10 @@ def _run(conn: psycopg.Connection[Any], target: _Target, actor: Actor, command: 
                 f"{exc.sqlstate}: {exc}".strip()) from exc
         if command == "SELECT":
             return Outcome(tenants=frozenset(_label(r[0], target.has_client_id) for r in cur.fetchall()))
-        conn.execute("RESET ROLE")
+        if target.prober:
+            conn.execute("SELECT set_config('role', %s, true)", (target.prober,))
+        else:
+            conn.execute("RESET ROLE")
         after = _rows(conn, target)
         changed = {t for c, t in after.items() if c not in before}
         changed |= {t for c, t in before.items() if c not in after}
@@ -672,8 +678,8 @@ def _run(conn: psycopg.Connection[Any], target: _Target, actor: Actor, command: 
 
 
 def probe(conn: psycopg.Connection[Any], table: str, spec: TableSpec, actor: Actor,
-          command: str, foreign: tuple[uuid.UUID, ...] = ()) -> Outcome:
-    target = _Target(table, _has_client_id(conn, table), foreign)
+          command: str, foreign: tuple[uuid.UUID, ...] = (), prober: str | None = None) -> Outcome:
+    target = _Target(table, _has_client_id(conn, table), foreign, prober)
     if command != "INSERT":
         return _run(conn, target, actor, command, _statement(target, spec, command))
     results = [(p, _run(conn, target, actor, command, _statement(target, spec, command, p)))
@@ -702,14 +708,37 @@ def observe(conn: psycopg.Connection[Any], tables: Mapping[str, TableSpec] = TAB
     """Seed (as the superuser) and probe every (table, actor, command). Call in an open
     transaction of a superuser connection; the caller rolls back."""
     foreign = _deployment_clients(conn)
+    prober = _prepare_prober(conn)
     prefilled = _nonempty_platform_tables(conn, tables)
     seed(conn, tables)
     _check_update_values(conn, tables, skip=prefilled)
     return {
-        table: {actor.name: {command: probe(conn, table, spec, actor, command, foreign) for command in COMMANDS}
+        table: {actor.name: {command: probe(conn, table, spec, actor, command, foreign, prober)
+                             for command in COMMANDS}
                 for actor in ACTORS}
         for table, spec in tables.items()
     }
+
+
+def _prepare_prober(conn: psycopg.Connection[Any]) -> str | None:
+    """The role probing, when it is not the session user (e.g. a deploy login that is no
+    superuser). It must bypass RLS and hold the owner's privileges (a member of
+    tessera_owner); it is made a member of every actor's role it may not yet SET ROLE to,
+    inside the transaction (so the grant is rolled back with everything else)."""
+    current, session, superuser, bypass, owner = conn.execute(
+        "SELECT current_user, session_user, r.rolsuper, r.rolbypassrls,"
+        "       pg_catalog.pg_has_role(current_user, 'tessera_owner', 'USAGE')"
+        "  FROM pg_catalog.pg_roles r WHERE r.rolname = current_user").fetchone()  # type: ignore[misc]
+    if superuser:
+        return None if current == session else str(current)
+    if not (bypass and owner):
+        raise PermissionError(
+            f"role {current} cannot probe: it needs to be a superuser, or to bypass row-level security "
+            "(BYPASSRLS) and hold tessera_owner's privileges (a member of tessera_owner that inherits)")
+    for role in sorted({a.role for a in ACTORS}):
+        if not conn.execute("SELECT pg_catalog.pg_has_role(current_user, %s, 'MEMBER')", (role,)).fetchone()[0]:  # type: ignore[index]
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(str(current))))
+    return str(current)
 
 
 def _check_update_values(conn: psycopg.Connection[Any], tables: Mapping[str, TableSpec],
@@ -887,6 +916,7 @@ class PolicyMatrix:
 
 def take(conn: psycopg.Connection[Any], *, now: dt.datetime | None = None) -> PolicyMatrix:
     """The whole matrix, in the connection's open transaction (the caller rolls back)."""
+    _prepare_prober(conn)  # refuses a role that cannot probe, before anything else
     problems = coverage_problems(conn)
     if problems:
         raise ProbeError("; ".join(problems))
@@ -899,8 +929,9 @@ def take(conn: psycopg.Connection[Any], *, now: dt.datetime | None = None) -> Po
 
 def take_live(dsn: str, *, now: dt.datetime | None = None, lock_timeout: str = "5s") -> PolicyMatrix:
     """Connect, take the matrix in one transaction, and roll it back: the target keeps
-    no probe role, row or setting. Needs a superuser DSN (the probe seeds rows under
-    forced row-level security and reads every row back)."""
+    no probe role, row, grant or setting. Needs a superuser, or a login that bypasses RLS
+    and holds tessera_owner's privileges (Supabase's deploy login ``postgres``): the probe
+    seeds rows under forced row-level security and reads every row back."""
     from tessera_db.errors import TesseraError, from_psycopg
 
     try:
@@ -908,15 +939,11 @@ def take_live(dsn: str, *, now: dt.datetime | None = None, lock_timeout: str = "
     except psycopg.Error as exc:
         raise from_psycopg(exc) from exc
     try:
-        superuser = conn.execute(
-            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").fetchone()
-        if not (superuser and superuser[0]):
-            raise TesseraError(
-                "policy matrix needs a superuser DSN: it creates probe rows under forced row-level security "
-                "inside a transaction it rolls back (on a Supabase-style platform: the platform's superuser)")
         conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
         try:
             return take(conn, now=now)
+        except PermissionError as exc:
+            raise TesseraError(f"policy matrix: {exc}") from None
         except psycopg.Error as exc:
             raise from_psycopg(exc) from exc
     finally:

@@ -29,7 +29,7 @@ import pytest
 from psycopg import sql
 
 from tessera_db import policy_matrix as pm
-from tests.supabase_platform import on_every_build
+from tests.supabase_platform import DEPLOY_LOGIN, BuiltDatabase, on_every_build
 
 REPO = Path(__file__).resolve().parent.parent
 A, B = pm.TENANT_IDS["A"], pm.TENANT_IDS["B"]
@@ -66,10 +66,16 @@ def test_partitions_are_not_listed_separately(conn: psycopg.Connection[Any]) -> 
 # --------------------------------------------------------------------------- matrix
 
 
-def test_observed_matrix_matches_the_declared_one_and_the_doc(conn: psycopg.Connection[Any]) -> None:
+def test_observed_matrix_matches_the_declared_one_and_the_doc(built: BuiltDatabase,
+                                                             conn: psycopg.Connection[Any]) -> None:
     """One observation per build: it must equal the declared matrix shipped with the
-    package, and its rendering must equal docs/rls-policy-matrix.md."""
+    package, and its rendering must equal docs/rls-policy-matrix.md. On the Supabase-style
+    builds the prober is the deploy login ``postgres`` (no superuser: BYPASSRLS and a
+    member of tessera_owner), as on a hosted project; on the declared build the superuser."""
     assert pm.coverage_problems(conn) == []
+    if built.build != "declared":
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(DEPLOY_LOGIN)))
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
     observed = pm.take(conn)
     diff = pm.diff(observed, pm.load())
     assert not diff, ("the live matrix differs from tessera_db/data/policy_matrix.json (after a reviewed "

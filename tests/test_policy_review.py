@@ -2,7 +2,9 @@
 and a deployment pipeline run them (README "Reviewing a deployment").
 
 * ``policy diff`` exits 0 on the database the suite builds (the CI step "after building"),
-  and exits 1 naming a planted GRANT (table and function) and a dropped policy;
+  and exits 1 naming a planted GRANT (table and function) and a dropped policy; a login
+  that may not probe is refused in one ``error:`` line (probing as Supabase's
+  non-superuser deploy login: tests/test_policy_matrix.py, on the Supabase-style builds);
 * ``policy matrix`` on a database with the demo's data leaves no role, membership, row,
   object, grant, policy or setting behind (a catalog and row snapshot before and after;
   only sequences may advance, which PostgreSQL never rolls back), and its matrix still
@@ -77,6 +79,13 @@ def test_policy_diff_refuses_an_unreadable_expected_file(dsn: str, tmp_path: Pat
     result = _cli("policy", "diff", "--dsn", dsn, "--expected", str(bad))
     assert result.returncode == 1
     assert result.stderr.startswith("error: cannot read the declared matrix") and "Traceback" not in result.stderr
+
+
+def test_a_login_that_cannot_probe_is_refused_in_one_line(role_dsn: Any) -> None:
+    result = _cli("policy", "matrix", "--dsn", role_dsn("tessera_proxy"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: policy matrix: role tessera_proxy cannot probe"), result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
 
 
 # --------------------------------------------------------------------------- nothing left behind

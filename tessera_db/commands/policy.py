@@ -5,7 +5,8 @@
 
 Both take the live matrix (tessera_db/policy_matrix.py): every table x identity x command,
 probed with probe tenants and identities created inside one transaction that is rolled
-back, and every function of the exposed schema x role. They need a superuser DSN.
+back, and every function of the exposed schema x role. They need a superuser DSN, or a
+login that bypasses RLS and is a member of tessera_owner (Supabase's deploy login).
 ``diff`` compares it with the declared matrix shipped with the package
 (tessera_db/data/policy_matrix.json) and exits 1 listing every difference;
 ``--write-expected`` rewrites the declared file from the live database instead (after a
@@ -25,7 +26,8 @@ from tessera_db.errors import TesseraError
 
 superuser_dsn_option = click.option(
     "--dsn", envvar="TESSERA_DSN",
-    help="Superuser DSN of the database to probe (default: $TESSERA_DSN, else the dev cluster's superuser).")
+    help="DSN of the database to probe, as a superuser or a login that bypasses RLS and is a member of "
+         "tessera_owner, e.g. Supabase's postgres (default: $TESSERA_DSN, else the dev cluster's superuser).")
 
 
 def _take(dsn: str | None) -> pm.PolicyMatrix:
