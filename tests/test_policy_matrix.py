@@ -73,10 +73,14 @@ def test_observed_matrix_matches_the_declared_one_and_the_doc(built: BuiltDataba
     builds the prober is the deploy login ``postgres`` (no superuser: BYPASSRLS and a
     member of tessera_owner), as on a hosted project; on the declared build the superuser."""
     assert pm.coverage_problems(conn) == []
+    memberships = "SELECT roleid::regrole::text, member::regrole::text FROM pg_auth_members ORDER BY 1, 2"
+    before = conn.execute(memberships).fetchall()
     if built.build != "declared":
         conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(DEPLOY_LOGIN)))
         assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
     observed = pm.take(conn)
+    conn.rollback()  # what policy matrix does: the memberships it granted the prober are gone
+    assert conn.execute(memberships).fetchall() == before
     diff = pm.diff(observed, pm.load())
     assert not diff, ("the live matrix differs from tessera_db/data/policy_matrix.json (after a reviewed "
                       f"change: {pm.REGENERATE_EXPECTED}):\n" + "\n".join(diff))

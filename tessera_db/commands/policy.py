@@ -79,8 +79,8 @@ def matrix(dsn: str | None, fmt: str, output: Path | None) -> None:
 def diff(expected: Path | None, dsn: str | None, write_expected: bool) -> None:
     """Compare the live matrix with the declared one; exit 1 listing every difference."""
     path = expected if expected is not None else pm.declared_path()
-    live = _take(dsn)
     if write_expected:
+        live = _take(dsn)
         path.write_text(pm.dump_json(live, meta=False), encoding="utf-8")
         click.echo(f"wrote {path}: {len(live.tables)} tables, {len(live.functions)} functions "
                    f"(from database {live.database})")
@@ -89,6 +89,7 @@ def diff(expected: Path | None, dsn: str | None, write_expected: bool) -> None:
         declared = pm.load(path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise TesseraError(f"cannot read the declared matrix {path}: {exc}") from None
+    live = _take(dsn)
     problems = pm.diff(live, declared)
     if problems:
         click.echo(f"policy diff: database {live.database} differs from {path} in {len(problems)} place(s):")
