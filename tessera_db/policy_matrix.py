@@ -42,7 +42,7 @@ How each command is probed (each probe runs in its own savepoint and is rolled b
     DELETE    ``DELETE FROM t`` (no WHERE, no RETURNING).
     TRUNCATE  ``TRUNCATE t`` (row-level security never applies to TRUNCATE).
 
-Which rows a write changed is read back by the superuser inside the probe's savepoint
+Which rows a write changed is read back by the prober inside the probe's savepoint
 (row versions whose ctid appeared or vanished), so RETURNING -- which needs SELECT and
 would add the SELECT policies -- is never used. For DELETE and TRUNCATE the foreign keys
 that reference the probed table are dropped inside the savepoint first: a cell then shows
@@ -1088,9 +1088,11 @@ def render_markdown(matrix: PolicyMatrix) -> str:
         "- DELETE: `DELETE FROM t` (no WHERE, no RETURNING, for the same reason).",
         "- TRUNCATE: `TRUNCATE t`; row-level security never applies to TRUNCATE.",
         "",
-        "Which rows a write touched is read back by the superuser inside the savepoint. Foreign",
-        "keys referencing the table are dropped inside the savepoint for DELETE and TRUNCATE, so",
-        "a cell shows what authorization allows, not what `ON DELETE RESTRICT` blocks.",
+        "Which rows a write touched is read back by the prober (a superuser, or a login that",
+        "bypasses RLS with the owner's privileges) inside the savepoint. Foreign keys referencing",
+        "the table are dropped inside the savepoint for DELETE and TRUNCATE, so a cell shows what",
+        "authorization allows, not what `ON DELETE RESTRICT` blocks. Sequences the probe rows drew",
+        "from stay advanced: PostgreSQL never rolls back `nextval`.",
         "",
         "## Actors",
         "",
