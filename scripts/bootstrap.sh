@@ -15,7 +15,7 @@ VENV="$REPO/.venv"
 PG_BIN="/usr/lib/postgresql/15/bin"
 # postgresql-15-cron: the dev cluster preloads pg_cron (tessera-db jobs schedule; tests/test_jobs.py);
 # postgresql-15-partman: tests/test_partitions.py builds a partition through pg_partman (docs/partitions.md).
-APT_PACKAGES=(postgresql-15 postgresql-client-15 postgresql-15-pgtap postgresql-15-plpgsql-check postgresql-15-cron postgresql-15-partman libtap-parser-sourcehandler-pgtap-perl)
+APT_PACKAGES=(postgresql-15 postgresql-client-15 postgresql-15-pgtap postgresql-15-plpgsql-check postgresql-15-cron postgresql-15-partman libtap-parser-sourcehandler-pgtap-perl chromium chromium-driver)
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -28,6 +28,9 @@ missing_system_parts() {
     compgen -G "/usr/share/postgresql/15/extension/pg_partman.control" >/dev/null || echo postgresql-15-partman
     command -v pg_prove >/dev/null 2>&1 || echo libtap-parser-sourcehandler-pgtap-perl
     command -v runuser >/dev/null 2>&1 || [ "$(id -u)" != 0 ] || echo util-linux
+    # tests only: the policy matrix's HTML page is opened in a headless browser
+    command -v chromium >/dev/null 2>&1 || echo chromium
+    command -v chromedriver >/dev/null 2>&1 || echo chromium-driver
 }
 
 ensure_system_packages() {

@@ -21,7 +21,19 @@ import click
 
 from tessera_db import migrations
 from tessera_db.cluster import LOGIN_ROLES, SUPERUSER
-from tessera_db.commands import audit, clients, jobs, keys, prices, readings, retention, savings, secrets, sweep
+from tessera_db.commands import (
+    audit,
+    clients,
+    jobs,
+    keys,
+    policy,
+    prices,
+    readings,
+    retention,
+    savings,
+    secrets,
+    sweep,
+)
 from tessera_db.commands._options import dev_cluster, friendly_errors, resolve_dsn
 from tessera_db.errors import TesseraError
 
@@ -187,6 +199,7 @@ main.add_command(secrets.batches)
 main.add_command(clients.clients)
 main.add_command(retention.retention)
 main.add_command(jobs.jobs)
+main.add_command(policy.policy)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -28,9 +28,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from tessera_db import policy_matrix as pm
 from tessera_db.db import Database
 from tessera_db.errors import PermissionDenied
-from tests import policy_matrix as pm
 
 LINT_0013 = Path(__file__).resolve().parent / "lints" / "0013_table_not_audited.sql"
 A, B = pm.TENANT_IDS["A"], pm.TENANT_IDS["B"]

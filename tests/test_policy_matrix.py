@@ -1,15 +1,20 @@
 """The table x actor x command access matrix, and tenant isolation under forged values.
 
-tests/policy_matrix.py holds the reviewed expectations and the probing engine; these
-tests run it against a fresh database (seeded here, as the superuser, and rolled back),
-of every build: the declared one, and tessera-db deployed on a Supabase-style cluster by
-its non-superuser deploy login, online and offline (tests/supabase_platform.py):
+tessera_db/policy_matrix.py is the probing engine (the one behind ``tessera-db policy
+matrix`` / ``policy diff``) and holds each table's probe rows; the declared matrix is
+tessera_db/data/policy_matrix.json. These tests run the engine against a fresh database
+(seeded here, as the superuser, and rolled back) of every build: the declared one, and
+tessera-db deployed on a Supabase-style cluster by its non-superuser deploy login, online
+and offline (tests/supabase_platform.py):
 
-* every table in schema tessera has a reviewed entry (a new table fails until reviewed);
-* every observed cell equals its reviewed expectation;
-* docs/rls-policy-matrix.md equals the rendering of the observed matrix
-  (TESSERA_WRITE_MATRIX=1 rewrites it);
+* every table in schema tessera has a probe spec (a new table fails until it has one);
+* the observed matrix (tables and functions) equals the declared one, and
+  docs/rls-policy-matrix.md equals its rendering (TESSERA_WRITE_MATRIX=1 rewrites it);
+* a planted GRANT and a dropped policy both show up as differences;
 * a sponsor of A cannot read or change B's rows even with forged client_id values.
+
+``tessera-db policy`` itself (CLI, leaving nothing behind, the HTML page in a browser):
+tests/test_policy_review.py.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests import policy_matrix as pm
-from tests.supabase_platform import on_every_build
+from tessera_db import policy_matrix as pm
+from tests.supabase_platform import DEPLOY_LOGIN, BuiltDatabase, on_every_build
 
 REPO = Path(__file__).resolve().parent.parent
 A, B = pm.TENANT_IDS["A"], pm.TENANT_IDS["B"]
@@ -47,7 +52,7 @@ def test_a_new_table_without_an_entry_fails_coverage(conn: psycopg.Connection[An
     conn.execute("CREATE TABLE tessera.unreviewed (client_id uuid PRIMARY KEY)")
     conn.execute("RESET ROLE")
     assert pm.coverage_problems(conn) == [
-        "table tessera.unreviewed has no reviewed entry in tests/policy_matrix.py TABLES"]
+        "table tessera.unreviewed has no probe spec in tessera_db/policy_matrix.py TABLES"]
 
 
 def test_partitions_are_not_listed_separately(conn: psycopg.Connection[Any]) -> None:
@@ -61,15 +66,25 @@ def test_partitions_are_not_listed_separately(conn: psycopg.Connection[Any]) -> 
 # --------------------------------------------------------------------------- matrix
 
 
-def test_observed_matrix_matches_reviewed_expectations(conn: psycopg.Connection[Any]) -> None:
+def test_observed_matrix_matches_the_declared_one_and_the_doc(built: BuiltDatabase,
+                                                             conn: psycopg.Connection[Any]) -> None:
+    """One observation per build: it must equal the declared matrix shipped with the
+    package, and its rendering must equal docs/rls-policy-matrix.md. On the Supabase-style
+    builds the prober is the deploy login ``postgres`` (no superuser: BYPASSRLS and a
+    member of tessera_owner), as on a hosted project; on the declared build the superuser."""
     assert pm.coverage_problems(conn) == []
-    observed = pm.observe(conn)
-    diff = pm.differences(observed, pm.expected())
-    assert not diff, "access matrix differs from the reviewed expectations:\n" + "\n".join(diff)
-
-
-def test_rls_policy_matrix_doc_matches_the_database(conn: psycopg.Connection[Any]) -> None:
-    rendered = pm.render_markdown(pm.observe(conn))
+    memberships = "SELECT roleid::regrole::text, member::regrole::text FROM pg_auth_members ORDER BY 1, 2"
+    before = conn.execute(memberships).fetchall()
+    if built.build != "declared":
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(DEPLOY_LOGIN)))
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
+    observed = pm.take(conn)
+    conn.rollback()  # what policy matrix does: the memberships it granted the prober are gone
+    assert conn.execute(memberships).fetchall() == before
+    diff = pm.diff(observed, pm.load())
+    assert not diff, ("the live matrix differs from tessera_db/data/policy_matrix.json (after a reviewed "
+                      f"change: {pm.REGENERATE_EXPECTED}):\n" + "\n".join(diff))
+    rendered = pm.render_markdown(pm.PolicyMatrix(observed.tables, observed.functions))
     doc = REPO / pm.DOC_PATH
     if os.environ.get("TESSERA_WRITE_MATRIX"):
         doc.parent.mkdir(parents=True, exist_ok=True)
@@ -79,23 +94,27 @@ def test_rls_policy_matrix_doc_matches_the_database(conn: psycopg.Connection[Any
         f"{pm.DOC_PATH} is stale; regenerate: {pm.REGENERATE}")
 
 
-def test_expectation_grids_reject_malformed_cells() -> None:
-    header = "actor " + " ".join(pm.COMMANDS)
-    rows = "\n".join(f"{a} denied denied denied denied denied" for a in pm.ACTOR_NAMES)
-    assert pm.grid(f"{header}\n{rows}")["anon"]["SELECT"] == pm.DENIED
+def test_malformed_cells_and_files_are_refused() -> None:
+    assert pm.Outcome.parse("denied") == pm.DENIED
+    assert pm.Outcome.parse("A,B") == pm.Outcome(tenants=frozenset({"A", "B"}))
+    for cell in ("allowed", "A,", "C"):
+        with pytest.raises(ValueError):
+            pm.Outcome.parse(cell)
     with pytest.raises(ValueError):
-        pm.grid(f"{header}\n{rows.replace('denied', 'allowed', 1)}")
-    with pytest.raises(ValueError):  # an actor missing
-        pm.grid(f"{header}\n" + "\n".join(rows.splitlines()[1:]))
+        pm.PolicyMatrix.from_json({"format": "something else", "tables": {}, "functions": {}})
 
 
-def test_a_broken_guard_shows_up_in_the_matrix(conn: psycopg.Connection[Any]) -> None:
-    """The matrix can fail: a GRANT to anon and a dropped sponsor policy both change cells."""
+def test_a_planted_grant_and_a_dropped_policy_differ(conn: psycopg.Connection[Any]) -> None:
+    """The matrix can fail: a GRANT to anon, a GRANT EXECUTE to anon and a dropped sponsor
+    policy each change the live matrix, and the diff names each."""
     conn.execute("GRANT SELECT ON tessera.clients TO anon")
+    conn.execute("GRANT EXECUTE ON FUNCTION tessera.erase_client(uuid, text) TO anon")
     conn.execute("DROP POLICY workloads_select_operator_or_sponsor ON tessera.workloads")
-    diff = pm.differences(pm.observe(conn), pm.expected())
-    assert any("clients" in d and "anon" in d and "SELECT" in d for d in diff), diff
-    assert any("workloads" in d and "sponsor_A" in d and "SELECT" in d for d in diff), diff
+    diff = pm.diff(pm.take(conn), pm.load())
+    assert "table tessera.clients: anon SELECT: declared denied, live none" in diff, diff
+    assert any(d.startswith("table tessera.workloads: sponsor_A SELECT: declared A, live") for d in diff), diff
+    assert "function tessera.erase_client(uuid, text): EXECUTE for anon: declared no, live yes" \
+        in diff, diff
 
 
 # --------------------------------------------------------------------------- isolation
