@@ -50,6 +50,11 @@ BEGIN
     END IF;
 
     IF p_action = 'acknowledge' THEN
+        IF row_before.state <> 'open' THEN
+            RAISE EXCEPTION 'anomaly %: illegal transition % -> acknowledged (open -> acknowledged -> resolved)',
+                p_anomaly_id, row_before.state
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'anomalies_state_transition';
+        END IF;
         UPDATE tessera.anomalies AS a SET state = 'acknowledged'
          WHERE a.client_id = p_client_id AND a.anomaly_id = p_anomaly_id
         RETURNING a.* INTO row_after;
@@ -57,6 +62,11 @@ BEGIN
         IF NOT tessera_private.is_operator() THEN
             RAISE EXCEPTION 'only an operator may resolve an anomaly'
                 USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        IF row_before.state <> 'acknowledged' THEN
+            RAISE EXCEPTION 'anomaly %: illegal transition % -> resolved (open -> acknowledged -> resolved)',
+                p_anomaly_id, row_before.state
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'anomalies_state_transition';
         END IF;
         UPDATE tessera.anomalies AS a SET state = 'resolved'
          WHERE a.client_id = p_client_id AND a.anomaly_id = p_anomaly_id

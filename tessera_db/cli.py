@@ -218,6 +218,8 @@ main.add_command(__import__("tessera_db.commands.secrets", fromlist=["secrets"])
 main.add_command(__import__("tessera_db.commands.secrets", fromlist=["batches"]).batches)
 main.add_command(__import__("tessera_db.commands.clients", fromlist=["clients"]).clients)
 main.add_command(__import__("tessera_db.commands.retention", fromlist=["retention"]).retention)
+main.add_command(__import__("tessera_db.commands.operations", fromlist=["sla_group"]).sla_group)
+main.add_command(__import__("tessera_db.commands.operations", fromlist=["killswitch_group"]).killswitch_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -23,6 +23,9 @@ ALTER TABLE tessera.optimize_savings
 COMMENT ON COLUMN tessera.optimize_savings.worker_config_version IS 'The worker config version the proxy acted on (tessera.worker_config_versions); NULL = unknown (recorded without one).';
 COMMENT ON COLUMN tessera.optimize_savings.unconsented_mechanics IS 'Mechanics that fired without consent (not allowed at that config version, or under the kill switch): no saving credited to them (docs/operations.md).';
 
+-- >>> functions/tessera_private.mechanics_are_valid.sql (granted to service_role)
+GRANT EXECUTE ON FUNCTION tessera_private.mechanics_are_valid(text[]) TO service_role;
+
 -- >>> functions/tessera_private.worker_config_changed.sql (replaced)
 -- tessera_private.worker_config_changed(): AFTER trigger on tessera.workloads (INSERT, and
 -- UPDATE changing a mechanic_* flag) and tessera.clients (UPDATE of the kill switch):
@@ -2204,6 +2207,11 @@ BEGIN
     END IF;
 
     IF p_action = 'acknowledge' THEN
+        IF row_before.state <> 'open' THEN
+            RAISE EXCEPTION 'anomaly %: illegal transition % -> acknowledged (open -> acknowledged -> resolved)',
+                p_anomaly_id, row_before.state
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'anomalies_state_transition';
+        END IF;
         UPDATE tessera.anomalies AS a SET state = 'acknowledged'
          WHERE a.client_id = p_client_id AND a.anomaly_id = p_anomaly_id
         RETURNING a.* INTO row_after;
@@ -2211,6 +2219,11 @@ BEGIN
         IF NOT tessera_private.is_operator() THEN
             RAISE EXCEPTION 'only an operator may resolve an anomaly'
                 USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        IF row_before.state <> 'acknowledged' THEN
+            RAISE EXCEPTION 'anomaly %: illegal transition % -> resolved (open -> acknowledged -> resolved)',
+                p_anomaly_id, row_before.state
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'anomalies_state_transition';
         END IF;
         UPDATE tessera.anomalies AS a SET state = 'resolved'
          WHERE a.client_id = p_client_id AND a.anomaly_id = p_anomaly_id
