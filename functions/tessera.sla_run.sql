@@ -48,7 +48,6 @@ DECLARE
     lookback CONSTANT integer := 30;
     today date;
     g record;
-    i integer;
     streak_days date[];
     streak_n bigint[];
     streak_mean numeric[];

@@ -5,16 +5,15 @@
 -- API role without claims, else 'db:<login>' for a maintenance session. Never NULL.
 -- The audit log records the full actor of the same change (role, email, sub, job).
 --
--- SECURITY DEFINER so that any caller of the guarded paths (the kill-switch trigger, the
--- anomaly guard, run by sponsors, operators, service_role or the proxy) can read its own
--- claims through tessera_private.jwt_claims (granted to authenticated only); it reads
--- nothing but the caller's own settings. The role is the session's SET ROLE (the
--- "role" setting), which a definer function does not change.
+-- Called only as tessera_owner: from the kill-switch trigger and the anomaly guard, both
+-- reached through SECURITY DEFINER functions (set_kill_switch, respond_to_anomaly,
+-- worker_config_changed); no API role may execute it. It reads nothing but the caller's
+-- own settings. The role is the session's SET ROLE (the "role" setting), which a
+-- definer function does not change, so the label still names the API role.
 CREATE FUNCTION tessera_private.actor_label()
 RETURNS text
 LANGUAGE sql
 STABLE
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
     SELECT COALESCE(
@@ -29,7 +28,6 @@ AS $function$
 $function$;
 
 COMMENT ON FUNCTION tessera_private.actor_label() IS
-    'The acting identity as one label: JWT email, else JWT sub, else role:<role>, else db:<login>. SECURITY DEFINER (reads only the caller''s own settings), pinned search_path.';
+    'The acting identity as one label: JWT email, else JWT sub, else role:<role>, else db:<login>. Called as the owner by the kill-switch trigger and the anomaly guard.';
 
 REVOKE ALL ON FUNCTION tessera_private.actor_label() FROM PUBLIC; -- functions are executable by PUBLIC by default
-GRANT EXECUTE ON FUNCTION tessera_private.actor_label() TO authenticated, service_role, tessera_proxy;

@@ -41,6 +41,3 @@ COMMENT ON FUNCTION tessera_private.mechanics_are_valid(text[]) IS
     'True when the array holds only known mechanics, sorted (C collation) and distinct. Used by a CHECK on tessera.optimize_savings.';
 
 REVOKE ALL ON FUNCTION tessera_private.mechanics_are_valid(text[]) FROM PUBLIC; -- functions are executable by PUBLIC by default
--- Issue 15: tessera.sla_run (SECURITY INVOKER, service_role) inserts tessera.anomalies rows,
--- whose CHECK anomalies_mechanics_known calls this pure function as the inserting role.
-GRANT EXECUTE ON FUNCTION tessera_private.mechanics_are_valid(text[]) TO service_role;

@@ -26,6 +26,7 @@ DECLARE
     new_version bigint;
     target_workload uuid;
     why text;
+    disabled boolean;
 BEGIN
     IF TG_TABLE_NAME = 'workloads' THEN
         IF TG_OP = 'UPDATE' AND NEW.client_id IS NOT DISTINCT FROM OLD.client_id AND NOT EXISTS (
@@ -43,14 +44,17 @@ BEGIN
         target_workload := NULL;  -- every workload of the client
         why := 'kill_switch';
     ELSIF TG_TABLE_NAME = 'anomalies' THEN
-        IF TG_OP = 'UPDATE' AND NEW.stack_disabled IS NOT DISTINCT FROM OLD.stack_disabled THEN
+        -- Table-specific columns are read through to_jsonb (NEW's shape depends on the
+        -- table; plpgsql_check then has nothing to report for the other tables).
+        disabled := (pg_catalog.to_jsonb(NEW) ->> 'stack_disabled')::boolean;
+        IF TG_OP = 'UPDATE' AND disabled IS NOT DISTINCT FROM (pg_catalog.to_jsonb(OLD) ->> 'stack_disabled')::boolean THEN
             RETURN NULL;
         END IF;
-        IF TG_OP = 'INSERT' AND NOT NEW.stack_disabled THEN
+        IF TG_OP = 'INSERT' AND NOT disabled THEN
             RETURN NULL;
         END IF;
         target_workload := NEW.workload_id;
-        why := CASE WHEN NEW.stack_disabled THEN 'stack_disabled' ELSE 'stack_reenabled' END;
+        why := CASE WHEN disabled THEN 'stack_disabled' ELSE 'stack_reenabled' END;
     ELSE
         RAISE EXCEPTION 'worker_config_changed() is not a trigger for %.%', TG_TABLE_SCHEMA, TG_TABLE_NAME
             USING ERRCODE = 'feature_not_supported';
@@ -58,7 +62,7 @@ BEGIN
 
     PERFORM pg_catalog.set_config('tessera.recording_client_id', NEW.client_id::text, true);
     IF TG_TABLE_NAME = 'clients' THEN
-        IF NEW.optimisation_kill_switch THEN
+        IF (pg_catalog.to_jsonb(NEW) ->> 'optimisation_kill_switch')::boolean THEN
             INSERT INTO tessera.kill_switch_engagements (client_id, engaged_by)
             VALUES (NEW.client_id, tessera_private.actor_label())
             ON CONFLICT (client_id) WHERE released_at IS NULL DO NOTHING;

@@ -44,7 +44,11 @@ CREATE TABLE tessera.anomalies (
         REFERENCES tessera.workloads (client_id, workload_id) ON DELETE CASCADE,
     CONSTRAINT anomalies_kind_known CHECK (kind IN ('sla_breach', 'unconsented_mechanic', 'kill_switch_late')),
     CONSTRAINT anomalies_state_known CHECK (state IN ('open', 'acknowledged', 'resolved')),
-    CONSTRAINT anomalies_mechanics_known CHECK (tessera_private.mechanics_are_valid(mechanics)),
+    -- The known mechanics, listed inline (not tessera_private.mechanics_are_valid): the
+    -- SLA job inserts as service_role, which may execute no private helper. The writers
+    -- normalise the stack (sorted, distinct) before inserting.
+    CONSTRAINT anomalies_mechanics_known CHECK (mechanics <@ ARRAY['auto_route', 'batch_routing', 'exact_cache',
+        'history_pruning', 'json_schema_enforcement', 'prompt_cache_header', 'semantic_cache']::text[]),
     CONSTRAINT anomalies_dedupe_key_length CHECK (char_length(dedupe_key) BETWEEN 1 AND 500),
     CONSTRAINT anomalies_details_object CHECK (jsonb_typeof(details) = 'object'),
     -- The stamps follow the state: acknowledged once past open, resolved once resolved.

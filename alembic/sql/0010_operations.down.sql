@@ -935,8 +935,6 @@ ALTER TABLE tessera.optimize_savings
     DROP COLUMN unconsented_mechanics,
     DROP COLUMN worker_config_version;
 
-REVOKE EXECUTE ON FUNCTION tessera_private.mechanics_are_valid(text[]) FROM service_role;
-
 -- >>> functions/tessera_private.audit_coverage.sql (restored)
 -- tessera_private.audit_coverage(): THE list of which tessera tables are audited, which
 -- of their columns are secret, and which tables are exempt and why. One line per table;

@@ -23,9 +23,6 @@ ALTER TABLE tessera.optimize_savings
 COMMENT ON COLUMN tessera.optimize_savings.worker_config_version IS 'The worker config version the proxy acted on (tessera.worker_config_versions); NULL = unknown (recorded without one).';
 COMMENT ON COLUMN tessera.optimize_savings.unconsented_mechanics IS 'Mechanics that fired without consent (not allowed at that config version, or under the kill switch): no saving credited to them (docs/operations.md).';
 
--- >>> functions/tessera_private.mechanics_are_valid.sql (granted to service_role)
-GRANT EXECUTE ON FUNCTION tessera_private.mechanics_are_valid(text[]) TO service_role;
-
 -- >>> functions/tessera_private.worker_config_changed.sql (replaced)
 -- tessera_private.worker_config_changed(): AFTER trigger on tessera.workloads (INSERT, and
 -- UPDATE changing a mechanic_* flag) and tessera.clients (UPDATE of the kill switch):
@@ -55,6 +52,7 @@ DECLARE
     new_version bigint;
     target_workload uuid;
     why text;
+    disabled boolean;
 BEGIN
     IF TG_TABLE_NAME = 'workloads' THEN
         IF TG_OP = 'UPDATE' AND NEW.client_id IS NOT DISTINCT FROM OLD.client_id AND NOT EXISTS (
@@ -72,14 +70,17 @@ BEGIN
         target_workload := NULL;  -- every workload of the client
         why := 'kill_switch';
     ELSIF TG_TABLE_NAME = 'anomalies' THEN
-        IF TG_OP = 'UPDATE' AND NEW.stack_disabled IS NOT DISTINCT FROM OLD.stack_disabled THEN
+        -- Table-specific columns are read through to_jsonb (NEW's shape depends on the
+        -- table; plpgsql_check then has nothing to report for the other tables).
+        disabled := (pg_catalog.to_jsonb(NEW) ->> 'stack_disabled')::boolean;
+        IF TG_OP = 'UPDATE' AND disabled IS NOT DISTINCT FROM (pg_catalog.to_jsonb(OLD) ->> 'stack_disabled')::boolean THEN
             RETURN NULL;
         END IF;
-        IF TG_OP = 'INSERT' AND NOT NEW.stack_disabled THEN
+        IF TG_OP = 'INSERT' AND NOT disabled THEN
             RETURN NULL;
         END IF;
         target_workload := NEW.workload_id;
-        why := CASE WHEN NEW.stack_disabled THEN 'stack_disabled' ELSE 'stack_reenabled' END;
+        why := CASE WHEN disabled THEN 'stack_disabled' ELSE 'stack_reenabled' END;
     ELSE
         RAISE EXCEPTION 'worker_config_changed() is not a trigger for %.%', TG_TABLE_SCHEMA, TG_TABLE_NAME
             USING ERRCODE = 'feature_not_supported';
@@ -87,7 +88,7 @@ BEGIN
 
     PERFORM pg_catalog.set_config('tessera.recording_client_id', NEW.client_id::text, true);
     IF TG_TABLE_NAME = 'clients' THEN
-        IF NEW.optimisation_kill_switch THEN
+        IF (pg_catalog.to_jsonb(NEW) ->> 'optimisation_kill_switch')::boolean THEN
             INSERT INTO tessera.kill_switch_engagements (client_id, engaged_by)
             VALUES (NEW.client_id, tessera_private.actor_label())
             ON CONFLICT (client_id) WHERE released_at IS NULL DO NOTHING;
@@ -1341,16 +1342,15 @@ GRANT EXECUTE ON FUNCTION tessera.erase_client(uuid, text) TO authenticated;
 -- API role without claims, else 'db:<login>' for a maintenance session. Never NULL.
 -- The audit log records the full actor of the same change (role, email, sub, job).
 --
--- SECURITY DEFINER so that any caller of the guarded paths (the kill-switch trigger, the
--- anomaly guard, run by sponsors, operators, service_role or the proxy) can read its own
--- claims through tessera_private.jwt_claims (granted to authenticated only); it reads
--- nothing but the caller's own settings. The role is the session's SET ROLE (the
--- "role" setting), which a definer function does not change.
+-- Called only as tessera_owner: from the kill-switch trigger and the anomaly guard, both
+-- reached through SECURITY DEFINER functions (set_kill_switch, respond_to_anomaly,
+-- worker_config_changed); no API role may execute it. It reads nothing but the caller's
+-- own settings. The role is the session's SET ROLE (the "role" setting), which a
+-- definer function does not change, so the label still names the API role.
 CREATE FUNCTION tessera_private.actor_label()
 RETURNS text
 LANGUAGE sql
 STABLE
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
     SELECT COALESCE(
@@ -1365,10 +1365,9 @@ AS $function$
 $function$;
 
 COMMENT ON FUNCTION tessera_private.actor_label() IS
-    'The acting identity as one label: JWT email, else JWT sub, else role:<role>, else db:<login>. SECURITY DEFINER (reads only the caller''s own settings), pinned search_path.';
+    'The acting identity as one label: JWT email, else JWT sub, else role:<role>, else db:<login>. Called as the owner by the kill-switch trigger and the anomaly guard.';
 
 REVOKE ALL ON FUNCTION tessera_private.actor_label() FROM PUBLIC; -- functions are executable by PUBLIC by default
-GRANT EXECUTE ON FUNCTION tessera_private.actor_label() TO authenticated, service_role, tessera_proxy;
 
 -- >>> functions/tessera_private.record_worker_config_version.sql
 -- tessera_private.record_worker_config_version(): AFTER INSERT / UPDATE OF config_version
@@ -1688,7 +1687,11 @@ CREATE TABLE tessera.anomalies (
         REFERENCES tessera.workloads (client_id, workload_id) ON DELETE CASCADE,
     CONSTRAINT anomalies_kind_known CHECK (kind IN ('sla_breach', 'unconsented_mechanic', 'kill_switch_late')),
     CONSTRAINT anomalies_state_known CHECK (state IN ('open', 'acknowledged', 'resolved')),
-    CONSTRAINT anomalies_mechanics_known CHECK (tessera_private.mechanics_are_valid(mechanics)),
+    -- The known mechanics, listed inline (not tessera_private.mechanics_are_valid): the
+    -- SLA job inserts as service_role, which may execute no private helper. The writers
+    -- normalise the stack (sorted, distinct) before inserting.
+    CONSTRAINT anomalies_mechanics_known CHECK (mechanics <@ ARRAY['auto_route', 'batch_routing', 'exact_cache',
+        'history_pruning', 'json_schema_enforcement', 'prompt_cache_header', 'semantic_cache']::text[]),
     CONSTRAINT anomalies_dedupe_key_length CHECK (char_length(dedupe_key) BETWEEN 1 AND 500),
     CONSTRAINT anomalies_details_object CHECK (jsonb_typeof(details) = 'object'),
     -- The stamps follow the state: acknowledged once past open, resolved once resolved.
@@ -1997,7 +2000,6 @@ DECLARE
     lookback CONSTANT integer := 30;
     today date;
     g record;
-    i integer;
     streak_days date[];
     streak_n bigint[];
     streak_mean numeric[];

@@ -272,8 +272,12 @@ SELECT is_empty($$
                ('tessera_private.jwt_claims()', 'authenticated'),
                ('tessera_private.jwt_email()', 'authenticated'),
                ('tessera_private.is_operator()', 'authenticated'),
-               ('tessera_private.sponsor_client_ids()', 'authenticated'))
-$$, 'no API role can execute a tessera_private function beyond the four identity helpers granted to authenticated');
+               ('tessera_private.sponsor_client_ids()', 'authenticated'),
+               -- Issue 15: the SECURITY DEFINER body behind the SECURITY INVOKER wrapper
+               -- tessera.respond_to_anomaly (the caller needs EXECUTE on what it calls;
+               -- it checks the caller itself).
+               ('tessera_private.respond_to_anomaly(uuid,uuid,text)', 'authenticated'))
+$$, 'no API role can execute a tessera_private function beyond the four identity helpers granted to authenticated and the bodies of invoker wrappers');
 
 --- Schema USAGE ------------------------------------------------------------------------
 
