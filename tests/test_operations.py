@@ -460,3 +460,39 @@ def test_cli_sla_run_and_killswitch_report(proxy, db, postgresql, app_dsn):
     assert "1 engagement(s)" in report.output and "75 s after" in report.output and "BROKEN" in report.output
     bad = runner.invoke(main, ["killswitch", "report", "--client", "nope", "--dsn", app_dsn])
     assert bad.exit_code != 0 and "Traceback" not in bad.output
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def test_demo_has_a_breached_stack_an_open_anomaly_and_a_kill_switch_engagement(db, postgresql, app_dsn):
+    from tessera_db import demo
+
+    demo.load(db)
+    acme, triage = "a0000000-0000-4000-8000-000000000001", "a1000000-0000-4000-8000-000000000003"
+    initech = "c0000000-0000-4000-8000-000000000003"
+    with db.as_service("check") as conn:
+        config = conn.execute("SELECT mechanics, disabled_stacks FROM tessera.worker_config(%s, %s)",
+                              (acme, triage)).fetchone()
+        [breach] = conn.execute("SELECT anomaly_id, state, details FROM tessera.anomalies"
+                                " WHERE kind = 'sla_breach'").fetchall()
+        credits = conn.execute("SELECT amount_usd FROM tessera.balance_transactions WHERE client_id = %s"
+                               " AND kind = 'service_credit' AND reason LIKE 'quality SLA breach%%'", (acme,)).fetchall()
+        open_anomalies = conn.execute("SELECT count(*) FROM tessera.anomalies WHERE state = 'open'").fetchone()
+        [engagement] = sla.kill_switch_report(conn, initech)
+    assert config == (["auto_route", "prompt_cache_header"], [STACK])       # both singles live, the pair off
+    assert breach[1] == "open" and [d["samples"] for d in breach[2]["days"]] == [30, 30, 30]
+    assert credits == [(D(str(breach[2]["credit_usd"])),)] and credits[0][0] > 0
+    assert open_anomalies[0] >= 2 and engagement["contract_held"] is False
+    assert _count(postgresql, "SELECT count(*) FROM tessera.audit_events WHERE entity = 'anomalies'"
+                              " AND action = 'insert' AND after->>'kind' = 'sla_breach'") == 1
+    # The demo breach is already recorded: running the job for today changes nothing; the
+    # report shows the engagement.
+    runner = CliRunner()
+    out = runner.invoke(main, ["sla", "run", "--now", dt.datetime.now(UTC).strftime("%Y-%m-%d"), "--dsn", app_dsn])
+    assert out.exit_code == 0 and "0 new breach(es), 1 already recorded" in out.output, out.output
+    report = runner.invoke(main, ["killswitch", "report", "--client", initech, "--as-operator", OPERATOR,
+                                  "--dsn", app_dsn])
+    assert report.exit_code == 0 and "BROKEN" in report.output, report.output
+    demo.load(db)                                                            # reloading adds nothing
+    assert _count(postgresql, "SELECT count(*) FROM tessera.anomalies") == 3
