@@ -325,12 +325,13 @@ def test_anomaly_transitions_are_open_acknowledged_resolved_and_audited(proxy, d
     with db.as_operator(OPERATOR) as conn:
         assert conn.execute(respond, (A, anomaly, "resolve")).fetchone() == ("resolved", SPONSOR[A], OPERATOR)
     # The database refuses illegal transitions whoever asks, the superuser included.
-    for sql_text in ("UPDATE tessera.anomalies SET state = 'open'",
-                     "UPDATE tessera.anomalies SET state = 'acknowledged'",
-                     "UPDATE tessera.anomalies SET details = '{}'",
-                     "UPDATE tessera.anomalies SET stack_disabled = true"):
-        with pytest.raises(psycopg.errors.CheckViolation):
+    for sql_text, guard in (("UPDATE tessera.anomalies SET state = 'open'", "anomalies_state_transition"),
+                            ("UPDATE tessera.anomalies SET state = 'acknowledged'", "anomalies_state_transition"),
+                            ("UPDATE tessera.anomalies SET details = '{}'", "anomalies_immutable"),
+                            ("UPDATE tessera.anomalies SET stack_disabled = true", "anomalies_state_transition")):
+        with pytest.raises(psycopg.errors.CheckViolation) as refused:
             postgresql.execute(sql_text)
+        assert refused.value.diag.constraint_name == guard, sql_text
         postgresql.rollback()
     # Forged stamps are ignored: the trigger sets who and when.
     second = _open_anomaly(proxy, postgresql, "unconsented-2")
