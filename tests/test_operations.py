@@ -497,3 +497,26 @@ def test_demo_has_a_breached_stack_an_open_anomaly_and_a_kill_switch_engagement(
     assert report.exit_code == 0 and "BROKEN" in report.output, report.output
     demo.load(db)                                                            # reloading adds nothing
     assert _count(postgresql, "SELECT count(*) FROM tessera.anomalies") == 3
+
+
+def test_erasure_removes_the_operations_rows(db, postgresql):
+    from tessera_db import demo
+
+    demo.load(db)
+    acme, initech = "a0000000-0000-4000-8000-000000000001", "c0000000-0000-4000-8000-000000000003"
+    tables = ("canary_scores", "anomalies", "kill_switch_engagements", "worker_config_versions")
+
+    def rows(client: str) -> dict[str, int]:
+        return {t: _count(postgresql, f"SELECT count(*) FROM tessera.{t} WHERE client_id = %s", client)
+                for t in tables}
+
+    assert all(rows(acme)[t] > 0 for t in ("canary_scores", "anomalies", "worker_config_versions"))
+    assert all(rows(initech)[t] > 0 for t in ("anomalies", "kill_switch_engagements", "worker_config_versions"))
+    with db.as_operator(OPERATOR) as conn:
+        conn.execute("SELECT tessera.erase_client(%s, 'test')", (initech,))   # hobby: everything goes
+        conn.execute("SELECT tessera.erase_client(%s, 'test')", (acme,))      # invoiced: config history stays
+    postgresql.commit()
+    assert rows(initech) == dict.fromkeys(tables, 0)
+    after = rows(acme)
+    assert after["worker_config_versions"] > 0
+    assert {t: after[t] for t in tables[:3]} == dict.fromkeys(tables[:3], 0)
