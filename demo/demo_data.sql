@@ -357,9 +357,9 @@ BEGIN
 END
 $demo_sla$;
 
--- Kill switch: Initech (hobby) runs with its kill switch engaged. The operator releases
--- and re-engages it (tessera.set_kill_switch, as ops@tessera.example), which opens an
--- engagement. The proxy had not refreshed: a request 75 s later still fired auto_route
+-- Kill switch: Initech (hobby) was created with its kill switch engaged (an engagement
+-- from its creation). The operator releases and re-engages it (tessera.set_kill_switch,
+-- as ops@tessera.example), which opens a second engagement. The proxy had not refreshed: a request 75 s later still fired auto_route
 -- on the config version it held. It is recorded (never lost), credited no saving, and
 -- opens an unconsented_mechanic and a kill_switch_late anomaly; `tessera-db killswitch
 -- report --client c0000000-0000-4000-8000-000000000003` shows the 60 s contract broken.
@@ -374,7 +374,7 @@ DECLARE
     engaged timestamptz;
     late uuid;
 BEGIN
-    IF EXISTS (SELECT 1 FROM tessera.kill_switch_engagements WHERE client_id = initech) THEN
+    IF EXISTS (SELECT 1 FROM tessera.anomalies WHERE client_id = initech AND kind = 'kill_switch_late') THEN
         RETURN;
     END IF;
     SELECT c.config_version INTO stale FROM tessera.worker_config(initech, tps) AS c;

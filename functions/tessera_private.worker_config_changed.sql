@@ -1,6 +1,7 @@
 -- tessera_private.worker_config_changed(): AFTER trigger on tessera.workloads (INSERT, and
 -- UPDATE changing a mechanic_* flag) and tessera.clients (UPDATE of the kill switch):
--- (and UPDATE moving a workload to another client, whose kill switch then applies),
+-- (and UPDATE moving a workload to another client, whose kill switch then applies;
+-- and INSERT of a client with the switch already on, issue 15),
 -- and tessera.anomalies (an sla_breach inserted or its stack_disabled changed: a stack
 -- disabled or re-enabled, issue 15):
 -- draw a new config version for the workload(s) whose effective worker config changed

@@ -35,6 +35,14 @@ CREATE UNIQUE INDEX kill_switch_engagements_one_open_idx
 CREATE INDEX kill_switch_engagements_client_engaged_idx
     ON tessera.kill_switch_engagements (client_id, engaged_at);
 
+-- A client created with the switch already on is engaged from its creation.
+CREATE TRIGGER clients_kill_switch_at_creation
+    AFTER INSERT ON tessera.clients
+    FOR EACH ROW
+    WHEN (NEW.optimisation_kill_switch)
+    EXECUTE FUNCTION tessera_private.worker_config_changed();
+ALTER TABLE tessera.clients ENABLE ALWAYS TRIGGER clients_kill_switch_at_creation;
+
 COMMENT ON TABLE tessera.kill_switch_engagements IS
     'History of each client''s optimisation kill switch: one row per engagement (engaged_at, released_at NULL while on), written only by the trigger on tessera.clients. Read by ingest (consent under the switch, the 60 s contract) and tessera.kill_switch_report.';
 COMMENT ON COLUMN tessera.kill_switch_engagements.client_id IS 'The client; part of the primary key.';

@@ -480,11 +480,13 @@ def test_demo_has_a_breached_stack_an_open_anomaly_and_a_kill_switch_engagement(
         credits = conn.execute("SELECT amount_usd FROM tessera.balance_transactions WHERE client_id = %s"
                                " AND kind = 'service_credit' AND reason LIKE 'quality SLA breach%%'", (acme,)).fetchall()
         open_anomalies = conn.execute("SELECT count(*) FROM tessera.anomalies WHERE state = 'open'").fetchone()
-        [engagement] = sla.kill_switch_report(conn, initech)
+        [at_creation, engagement] = sla.kill_switch_report(conn, initech)
     assert config == (["auto_route", "prompt_cache_header"], [STACK])       # both singles live, the pair off
     assert breach[1] == "open" and [d["samples"] for d in breach[2]["days"]] == [30, 30, 30]
     assert credits == [(D(str(breach[2]["credit_usd"])),)] and credits[0][0] > 0
     assert open_anomalies[0] >= 2 and engagement["contract_held"] is False
+    # Initech was created with the switch on: engaged from its creation, released by the operator.
+    assert at_creation["released_by"] == OPERATOR and at_creation["contract_held"] is True
     assert _count(postgresql, "SELECT count(*) FROM tessera.audit_events WHERE entity = 'anomalies'"
                               " AND action = 'insert' AND after->>'kind' = 'sla_breach'") == 1
     # The demo breach is already recorded: running the job for today changes nothing; the

@@ -13,6 +13,7 @@ DROP TABLE tessera.anomalies;
 DROP TABLE tessera.canary_scores;
 DROP TRIGGER workload_settings_config_version_history ON tessera.workload_settings;
 DROP TABLE tessera.worker_config_versions;
+DROP TRIGGER clients_kill_switch_at_creation ON tessera.clients;
 DROP TABLE tessera.kill_switch_engagements;
 DROP FUNCTION tessera_private.guard_anomaly_transition();
 DROP FUNCTION tessera_private.record_worker_config_version();

@@ -26,7 +26,8 @@ COMMENT ON COLUMN tessera.optimize_savings.unconsented_mechanics IS 'Mechanics t
 -- >>> functions/tessera_private.worker_config_changed.sql (replaced)
 -- tessera_private.worker_config_changed(): AFTER trigger on tessera.workloads (INSERT, and
 -- UPDATE changing a mechanic_* flag) and tessera.clients (UPDATE of the kill switch):
--- (and UPDATE moving a workload to another client, whose kill switch then applies),
+-- (and UPDATE moving a workload to another client, whose kill switch then applies;
+-- and INSERT of a client with the switch already on, issue 15),
 -- and tessera.anomalies (an sla_breach inserted or its stack_disabled changed: a stack
 -- disabled or re-enabled, issue 15):
 -- draw a new config version for the workload(s) whose effective worker config changed
@@ -1526,6 +1527,14 @@ CREATE UNIQUE INDEX kill_switch_engagements_one_open_idx
 -- "Was the switch on at occurred_at?" and the report: one client, a time range.
 CREATE INDEX kill_switch_engagements_client_engaged_idx
     ON tessera.kill_switch_engagements (client_id, engaged_at);
+
+-- A client created with the switch already on is engaged from its creation.
+CREATE TRIGGER clients_kill_switch_at_creation
+    AFTER INSERT ON tessera.clients
+    FOR EACH ROW
+    WHEN (NEW.optimisation_kill_switch)
+    EXECUTE FUNCTION tessera_private.worker_config_changed();
+ALTER TABLE tessera.clients ENABLE ALWAYS TRIGGER clients_kill_switch_at_creation;
 
 COMMENT ON TABLE tessera.kill_switch_engagements IS
     'History of each client''s optimisation kill switch: one row per engagement (engaged_at, released_at NULL while on), written only by the trigger on tessera.clients. Read by ingest (consent under the switch, the 60 s contract) and tessera.kill_switch_report.';
