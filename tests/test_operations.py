@@ -489,16 +489,30 @@ def test_demo_has_a_breached_stack_an_open_anomaly_and_a_kill_switch_engagement(
     assert at_creation["released_by"] == OPERATOR and at_creation["contract_held"] is True
     assert _count(postgresql, "SELECT count(*) FROM tessera.audit_events WHERE entity = 'anomalies'"
                               " AND action = 'insert' AND after->>'kind' = 'sla_breach'") == 1
-    # The demo breach is already recorded: running the job for today changes nothing; the
-    # report shows the engagement.
+    # As of today the summariser's third bad day is in: one new breach (its stack, one
+    # credit, one audit event), triage's already recorded; a second run changes nothing.
     runner = CliRunner()
-    out = runner.invoke(main, ["sla", "run", "--now", dt.datetime.now(UTC).strftime("%Y-%m-%d"), "--dsn", app_dsn])
-    assert out.exit_code == 0 and "0 new breach(es), 1 already recorded" in out.output, out.output
+    today = dt.datetime.now(UTC).strftime("%Y-%m-%d")
+    out = runner.invoke(main, ["sla", "run", "--now", today, "--dsn", app_dsn])
+    assert out.exit_code == 0 and "1 new breach(es), 1 already recorded" in out.output, out.output
+    assert "stack prompt_cache_header:" in out.output
+    with db.as_service("check") as conn:
+        assert conn.execute("SELECT disabled_stacks FROM tessera.worker_config(%s, %s)",
+                            (acme, "a1000000-0000-4000-8000-000000000002")).fetchone() == ([["prompt_cache_header"]],)
+        assert conn.execute("SELECT mechanics, disabled_stacks FROM tessera.worker_config(%s, %s)",
+                            (acme, triage)).fetchone() == config                 # untouched
+        assert conn.execute("SELECT count(*) FROM tessera.balance_transactions WHERE client_id = %s"
+                            " AND reason LIKE 'quality SLA breach%%'", (acme,)).fetchone() == (2,)
+    events = "SELECT count(*) FROM tessera.audit_events WHERE entity = 'anomalies' AND after->>'kind' = 'sla_breach'"
+    assert _count(postgresql, events) == 2
+    again = runner.invoke(main, ["sla", "run", "--now", today, "--dsn", app_dsn])
+    assert "0 new breach(es), 2 already recorded" in again.output, again.output
+    assert _count(postgresql, events) == 2
     report = runner.invoke(main, ["killswitch", "report", "--client", initech, "--as-operator", OPERATOR,
                                   "--dsn", app_dsn])
     assert report.exit_code == 0 and "BROKEN" in report.output, report.output
     demo.load(db)                                                            # reloading adds nothing
-    assert _count(postgresql, "SELECT count(*) FROM tessera.anomalies") == 3
+    assert _count(postgresql, "SELECT count(*) FROM tessera.anomalies") == 4
 
 
 def test_erasure_removes_the_operations_rows(db, postgresql):
