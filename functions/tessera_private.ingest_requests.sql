@@ -261,9 +261,11 @@ BEGIN
             SELECT l.*, (l.req).pricing_snapshot_id AS req_sid, (l.rte).pricing_snapshot_id AS rte_sid,
                    -- Rule 8: the mechanics that fired without consent.
                    CASE WHEN pg_catalog.cardinality(l.mech) = 0 THEN '{}'::text[]
+                        -- (exact stack equality: jsonb @> would match a sub-stack too)
                         WHEN (l.eng).engagement_id IS NOT NULL
-                             OR COALESCE((l.ver).disabled_stacks, l.cur_disabled, '[]'::jsonb)
-                                @> pg_catalog.jsonb_build_array(pg_catalog.to_jsonb(l.mech)) THEN l.mech
+                             OR pg_catalog.to_jsonb(l.mech) IN (
+                                    SELECT ds FROM pg_catalog.jsonb_array_elements(
+                                        COALESCE((l.ver).disabled_stacks, l.cur_disabled, '[]'::jsonb)) AS ds) THEN l.mech
                         ELSE ARRAY(SELECT m FROM pg_catalog.unnest(l.mech) AS m
                                     WHERE m <> ALL (COALESCE((l.ver).mechanics, l.opted_in, '{}'::text[])))
                    END AS unconsented,

@@ -536,3 +536,17 @@ def test_erasure_removes_the_operations_rows(db, postgresql):
     after = rows(acme)
     assert after["worker_config_versions"] > 0
     assert {t: after[t] for t in tables[:3]} == dict.fromkeys(tables[:3], 0)
+
+
+def test_a_disabled_stack_fired_anyway_is_unconsented_its_parts_alone_are_not(proxy, db, postgresql):
+    _three_bad_days(proxy)
+    run_sla(db, _after(_day(3)))
+    version = _config(proxy)["config_version"]
+    at = _noon(_day(5))
+    outs = record_many(proxy, [_fired("pair", at, tuple(STACK), version), _fired("single", at, ("auto_route",), version)])
+    assert [o.outcome for o in outs] == ["recorded", "recorded"]
+    assert outs[0].savings_usd == 0 and outs[1].savings_usd > 0
+    assert dict(postgresql.execute("SELECT request_id, unconsented_mechanics FROM tessera.optimize_savings"
+                                   ).fetchall()) == {"pair": STACK, "single": []}
+    assert postgresql.execute("SELECT kind, mechanics FROM tessera.anomalies WHERE kind <> 'sla_breach'"
+                              ).fetchall() == [("unconsented_mechanic", STACK)]
