@@ -61,6 +61,10 @@ BEGIN
         RAISE EXCEPTION 'sla_run needs a clock' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     today := (p_now AT TIME ZONE 'UTC')::date;
+    -- One run at a time (a second waits, then finds the first one's breaches recorded);
+    -- the unique key anomalies_breach_key would refuse a duplicate breach anyway, taking
+    -- its credit back with it.
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('tessera.sla_run'));
 
     FOR g IN
         SELECT d.client_id, d.workload_id, d.mechanics,
