@@ -184,6 +184,26 @@ SET ROLE tessera_owner;
 \ir functions/tessera.retention_remove.sql
 \ir functions/tessera.retention_run.sql
 
+-- Operations (issue 15): canary scores, the quality SLA, anomalies, kill switch and consent
+\ir functions/tessera_private.actor_label.sql
+\ir functions/tessera_private.record_worker_config_version.sql
+\ir functions/tessera_private.guard_anomaly_transition.sql
+\ir schema/98_kill_switch_engagements.sql
+\ir schema/98_worker_config_versions.sql
+\ir schema/99_canary_scores.sql
+\ir schema/99_anomalies.sql
+\ir functions/tessera.record_canary_scores.sql
+\ir functions/tessera.sla_credit_amount.sql
+\ir functions/tessera.sla_run.sql
+\ir functions/tessera.sla_credit_rederive.sql
+\ir functions/tessera_private.respond_to_anomaly.sql
+\ir functions/tessera.respond_to_anomaly.sql
+\ir functions/tessera.kill_switch_report.sql
+\ir policies/kill_switch_engagements.sql
+\ir policies/worker_config_versions.sql
+\ir policies/canary_scores.sql
+\ir policies/anomalies.sql
+
 -- Audit coverage (issue 5): the one list of audited / exempt tables; it attaches the
 -- audit triggers, so it stays LAST, after every table it names.
 \ir functions/tessera_private.audit_coverage.sql

@@ -286,3 +286,147 @@ SELECT 'd0000000-0000-4000-8000-000000000004', 'd2000000-0000-4000-8000-00000000
        'Richard (Pied Piper)'
  WHERE EXISTS (SELECT 1 FROM tessera.clients WHERE client_id = 'd0000000-0000-4000-8000-000000000004')
 ON CONFLICT (client_id, client_user_id) DO NOTHING;
+
+-- operations (issue 15) ---------------------------------------------------------------
+-- Quality SLA. Acme's "triage" workload runs the two-mechanic stack auto_route +
+-- prompt_cache_header. Its canary scored a mean of 0.90 (30 samples a day) on each of
+-- the days 4, 3 and 2 days ago (UTC), while auto_route alone kept 0.99: the demo runs
+-- tessera.sla_run as of yesterday, which disables exactly that stack for that workload
+-- (auto_route alone and prompt_cache_header alone stay live), credits Acme 10% of what
+-- the stack's requests cost over the three days, and records one sla_breach anomaly (its
+-- audit event carries the days, the credit and the reactivation path).
+-- Acme's "summariser" (prompt_cache_header alone) scored 0.91 on the days 3, 2 and 1
+-- days ago: as of yesterday that is two bad days, so `tessera-db sla run --now <today>`
+-- finds its breach (disables it, one credit, one audit event) and reports triage's as
+-- already recorded; a second run changes nothing.
+-- The requests are priced by a model pair published for the demo with an effective_from
+-- 60 days back (allowed for a model's first version), so the past days have prices.
+INSERT INTO tessera.workloads (client_id, workload_id, name, mechanic_auto_route, mechanic_prompt_cache_header)
+VALUES ('a0000000-0000-4000-8000-000000000001', 'a1000000-0000-4000-8000-000000000003', 'triage', true, true)
+ON CONFLICT (client_id, workload_id) DO NOTHING;
+
+DO $demo_sla$
+DECLARE
+    acme CONSTANT uuid := 'a0000000-0000-4000-8000-000000000001';
+    triage CONSTANT uuid := 'a1000000-0000-4000-8000-000000000003';
+    summariser CONSTANT uuid := 'a1000000-0000-4000-8000-000000000002';
+    version bigint;
+    summariser_version bigint;
+    d integer;
+    day_noon timestamptz;
+BEGIN
+    IF EXISTS (SELECT 1 FROM tessera.canary_scores WHERE client_id = acme AND workload_id = triage) THEN
+        RETURN;  -- loaded before; the breach below is already recorded
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM tessera.pricing_catalog WHERE provider = 'mistral') THEN
+        PERFORM tessera.publish_price('mistral', 'mistral-large-demo', 0.000002, 0.000006,
+                                      p_cache_read => 0.0000002, p_effective_from => now() - interval '60 days');
+        PERFORM tessera.publish_price('mistral', 'mistral-small-demo', 0.0000002, 0.0000006,
+                                      p_cache_read => 0.00000002, p_effective_from => now() - interval '60 days');
+    END IF;
+    SELECT c.config_version INTO version FROM tessera.worker_config(acme, triage) AS c;
+    SELECT c.config_version INTO summariser_version FROM tessera.worker_config(acme, summariser) AS c;
+    FOR d IN 1 .. 4 LOOP
+        day_noon := ((pg_catalog.date_trunc('day', now() AT TIME ZONE 'UTC') - d * interval '1 day')
+                     + interval '12 hours') AT TIME ZONE 'UTC';
+        IF d >= 2 THEN
+            -- What triage's stack cost that day (the credit's basis), and one auto_route-only request.
+            PERFORM * FROM tessera.record_requests(pg_catalog.jsonb_build_array(
+                pg_catalog.jsonb_build_object(
+                    'client_id', acme, 'workload_id', triage, 'request_id', 'demo-triage-stack-' || d,
+                    'occurred_at', day_noon, 'requested_provider', 'mistral', 'requested_model', 'mistral-large-demo',
+                    'routed_provider', 'mistral', 'routed_model', 'mistral-small-demo',
+                    'uncached_input_tokens', 20000, 'cache_read_input_tokens', 80000, 'output_tokens', 4000,
+                    'mechanics', pg_catalog.jsonb_build_array('auto_route', 'prompt_cache_header'),
+                    'config_version', version, 'finish_reason', 'stop', 'feature_tag', 'triage'),
+                pg_catalog.jsonb_build_object(
+                    'client_id', acme, 'workload_id', triage, 'request_id', 'demo-triage-route-' || d,
+                    'occurred_at', day_noon, 'requested_provider', 'mistral', 'requested_model', 'mistral-large-demo',
+                    'routed_provider', 'mistral', 'routed_model', 'mistral-small-demo',
+                    'uncached_input_tokens', 5000, 'output_tokens', 1000,
+                    'mechanics', pg_catalog.jsonb_build_array('auto_route'), 'config_version', version,
+                    'finish_reason', 'stop', 'feature_tag', 'triage')));
+            -- Triage's canary: 30 samples of each stack that day.
+            PERFORM * FROM tessera.record_canary_scores((
+                SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                           'client_id', acme, 'workload_id', triage,
+                           'request_id', 'demo-canary-' || d || '-' || s.stack || '-' || i,
+                           'mechanics', CASE s.stack WHEN 'pair' THEN '["prompt_cache_header", "auto_route"]'::jsonb
+                                                     ELSE '["auto_route"]'::jsonb END,
+                           'eval_set', 'triage-golden-v3',
+                           'routed_score', CASE s.stack WHEN 'pair' THEN 0.90 ELSE 0.99 END,
+                           'baseline_score', 0.97,
+                           'sampled_at', day_noon + i * interval '1 minute'))
+                  FROM pg_catalog.generate_series(1, 30) AS i
+                 CROSS JOIN (VALUES ('pair'), ('single')) AS s(stack)));
+        END IF;
+        IF d <= 3 THEN
+            -- The summariser: one cached request and 30 samples at 0.91 that day.
+            PERFORM * FROM tessera.record_requests(pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+                'client_id', acme, 'workload_id', summariser, 'request_id', 'demo-summariser-cache-' || d,
+                'occurred_at', day_noon, 'requested_provider', 'mistral', 'requested_model', 'mistral-large-demo',
+                'routed_provider', 'mistral', 'routed_model', 'mistral-large-demo',
+                'uncached_input_tokens', 2000, 'cache_read_input_tokens', 30000, 'output_tokens', 800,
+                'mechanics', pg_catalog.jsonb_build_array('prompt_cache_header'),
+                'config_version', summariser_version, 'finish_reason', 'stop', 'feature_tag', 'summaries')));
+            PERFORM * FROM tessera.record_canary_scores((
+                SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                           'client_id', acme, 'workload_id', summariser,
+                           'request_id', 'demo-canary-summariser-' || d || '-' || i,
+                           'mechanics', '["prompt_cache_header"]'::jsonb, 'eval_set', 'summaries-golden-v1',
+                           'routed_score', 0.91, 'baseline_score', 0.96,
+                           'sampled_at', day_noon + i * interval '1 minute'))
+                  FROM pg_catalog.generate_series(1, 30) AS i));
+        END IF;
+    END LOOP;
+    -- The job as it ran yesterday morning: triage's breach (days 4, 3, 2 ago).
+    PERFORM * FROM tessera.sla_run(((pg_catalog.date_trunc('day', now() AT TIME ZONE 'UTC') - interval '1 day')
+                                    + interval '6 hours') AT TIME ZONE 'UTC');
+END
+$demo_sla$;
+
+-- Kill switch: Initech (hobby) was created with its kill switch engaged (an engagement
+-- from its creation). The operator releases and re-engages it (tessera.set_kill_switch,
+-- as ops@tessera.example), which opens a second engagement. The proxy had not refreshed: a request 75 s later still fired auto_route
+-- on the config version it held. It is recorded (never lost), credited no saving, and
+-- opens an unconsented_mechanic and a kill_switch_late anomaly; `tessera-db killswitch
+-- report --client c0000000-0000-4000-8000-000000000003` shows the 60 s contract broken.
+-- The operator acknowledges the kill_switch_late one; the other stays open.
+DO $demo_ks$
+DECLARE
+    initech CONSTANT uuid := 'c0000000-0000-4000-8000-000000000003';
+    tps CONSTANT uuid := 'c1000000-0000-4000-8000-000000000001';
+    saved_claims text := pg_catalog.current_setting('request.jwt.claims', true);
+    operator_claims CONSTANT text := '{"email": "ops@tessera.example", "sub": "ops@tessera.example", "role": "authenticated"}';
+    stale bigint;
+    engaged timestamptz;
+    late uuid;
+BEGIN
+    IF EXISTS (SELECT 1 FROM tessera.anomalies WHERE client_id = initech AND kind = 'kill_switch_late') THEN
+        RETURN;
+    END IF;
+    SELECT c.config_version INTO stale FROM tessera.worker_config(initech, tps) AS c;
+    PERFORM pg_catalog.set_config('role', 'authenticated', true);
+    PERFORM pg_catalog.set_config('request.jwt.claims', operator_claims, true);
+    PERFORM tessera.set_kill_switch(initech, false);
+    PERFORM tessera.set_kill_switch(initech, true);
+    PERFORM pg_catalog.set_config('role', 'service_role', true);
+    PERFORM pg_catalog.set_config('request.jwt.claims', saved_claims, true);
+    SELECT e.engaged_at INTO engaged FROM tessera.kill_switch_engagements AS e
+     WHERE e.client_id = initech AND e.released_at IS NULL;
+    PERFORM * FROM tessera.record_requests(pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+        'client_id', initech, 'workload_id', tps, 'request_id', 'demo-initech-late-0001',
+        'occurred_at', engaged + interval '75 seconds', 'requested_provider', 'anthropic',
+        'requested_model', 'claude-sonnet-4-5', 'routed_provider', 'google', 'routed_model', 'gemini-2.5-pro',
+        'uncached_input_tokens', 1500, 'output_tokens', 300,
+        'mechanics', pg_catalog.jsonb_build_array('auto_route'), 'config_version', stale,
+        'finish_reason', 'stop')));
+    SELECT a.anomaly_id INTO late FROM tessera.anomalies AS a
+     WHERE a.client_id = initech AND a.kind = 'kill_switch_late';
+    PERFORM pg_catalog.set_config('role', 'authenticated', true);
+    PERFORM pg_catalog.set_config('request.jwt.claims', operator_claims, true);
+    PERFORM tessera.respond_to_anomaly(initech, late, 'acknowledge');
+    PERFORM pg_catalog.set_config('role', 'service_role', true);
+    PERFORM pg_catalog.set_config('request.jwt.claims', saved_claims, true);
+END
+$demo_ks$;

@@ -48,6 +48,16 @@
 --   call: actual_cost_usd = 0. history_pruning's saving is not credited: the proxy
 --   does not report the pre-pruning prompt size, and we never guess it.
 -- Rows are never re-priced: they keep the snapshot ids and costs they were written with.
+--
+-- Consent (issue 15): p_config_version is the worker config version the proxy acted on
+-- (tessera.worker_config().config_version); NULL = unknown, recorded as such. A mechanic
+-- that version did not allow, or any mechanic fired under the client's kill switch, is
+-- recorded (never refused) in unconsented_mechanics and credited no saving: its part
+-- of original_cost_usd equals its part of actual_cost_usd (auto_route: the original is
+-- priced at the routed snapshot; prompt_cache_header: at the cache buckets as sent;
+-- batch_routing: at batch prices; a cache hit: 0). It opens an unconsented_mechanic
+-- anomaly, and kill_switch_late when it fired more than 60 s after the switch was
+-- engaged (tessera_private.ingest_requests rule 8, docs/operations.md).
 CREATE FUNCTION tessera.record_request(
     p_client_id                   uuid,
     p_workload_id                 uuid,
@@ -69,7 +79,8 @@ CREATE FUNCTION tessera.record_request(
     p_feature_tag                 text DEFAULT NULL,
     p_customer_tag                text DEFAULT NULL,
     p_reported_input_tokens       bigint DEFAULT NULL,
-    p_reported_output_tokens      bigint DEFAULT NULL)
+    p_reported_output_tokens      bigint DEFAULT NULL,
+    p_config_version              bigint DEFAULT NULL)
 RETURNS TABLE (client_id uuid, request_id text, occurred_at timestamptz, recorded_at timestamptz,
                requested_snapshot_id uuid, routed_snapshot_id uuid, original_cost_usd numeric,
                actual_cost_usd numeric, savings_usd numeric, mechanics text[], replayed boolean)
@@ -94,7 +105,8 @@ BEGIN
                'output_tokens', p_output_tokens, 'reasoning_tokens', p_reasoning_tokens, 'batch', p_batch,
                'mechanics', p_mechanics, 'finish_reason', p_finish_reason, 'feature_tag', p_feature_tag,
                'customer_tag', p_customer_tag, 'reported_input_tokens', p_reported_input_tokens,
-               'reported_output_tokens', p_reported_output_tokens)), false) AS r;
+               'reported_output_tokens', p_reported_output_tokens,
+               'config_version', p_config_version)), false) AS r;
     IF o.outcome = 'rejected' THEN
         RAISE EXCEPTION USING ERRCODE = o.sqlstate, MESSAGE = o.message,
                               CONSTRAINT = COALESCE(o.constraint_name, ''),
@@ -115,13 +127,13 @@ BEGIN
 END
 $function$;
 
-COMMENT ON FUNCTION tessera.record_request(uuid, uuid, text, timestamptz, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint, boolean, text[], text, text, text, bigint, bigint) IS
+COMMENT ON FUNCTION tessera.record_request(uuid, uuid, text, timestamptz, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint, boolean, text[], text, text, text, bigint, bigint, bigint) IS
     'Record one proxied request in tessera.optimize_savings, priced in the database at the snapshots in force at occurred_at; a replayed (client_id, request_id) writes nothing and returns the original (replayed = true). Proxy login and service_role only.';
 
-REVOKE ALL ON FUNCTION tessera.record_request(uuid, uuid, text, timestamptz, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint, boolean, text[], text, text, text, bigint, bigint) FROM PUBLIC; -- functions are executable by PUBLIC by default
+REVOKE ALL ON FUNCTION tessera.record_request(uuid, uuid, text, timestamptz, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint, boolean, text[], text, text, text, bigint, bigint, bigint) FROM PUBLIC; -- functions are executable by PUBLIC by default
 -- The proxy worker records measurements. service_role too, for the one server-side job
 -- that has them: replaying the proxy's spooled measurements after an outage (and the
 -- demo loader). It can forge no more than the proxy can: costs are computed here from
 -- the snapshots, and a replay of a recorded request_id changes nothing.
-GRANT EXECUTE ON FUNCTION tessera.record_request(uuid, uuid, text, timestamptz, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint, boolean, text[], text, text, text, bigint, bigint) TO tessera_proxy;
-GRANT EXECUTE ON FUNCTION tessera.record_request(uuid, uuid, text, timestamptz, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint, boolean, text[], text, text, text, bigint, bigint) TO service_role;
+GRANT EXECUTE ON FUNCTION tessera.record_request(uuid, uuid, text, timestamptz, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint, boolean, text[], text, text, text, bigint, bigint, bigint) TO tessera_proxy;
+GRANT EXECUTE ON FUNCTION tessera.record_request(uuid, uuid, text, timestamptz, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint, boolean, text[], text, text, text, bigint, bigint, bigint) TO service_role;

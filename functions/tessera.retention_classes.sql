@@ -83,6 +83,15 @@ AS $function$
          '{}', 'Batch metadata and state history; no money (the ledger has that).'),
         ('reading_share_tokens',   'link',            'expires_at',    interval '90 days', 'tessera.retention_run',   'delete',    'delete',
          '{created_by}', 'Hashes of share links: removed 90 days after they expire (revoked ones expire too); the audit log keeps their creation and revocation.'),
+    -- Operations (issue 15).
+        ('canary_scores',          'quality_samples', 'sampled_at',    interval '400 days', 'tessera.retention_run',  'delete',    'delete',
+         '{}', 'Quality-SLA samples: the job reads 30 days; kept 400 days so a breach and its credit can be re-derived through a year''s billing disputes. Not accounting records (the credit is in balance_transactions), so an erasure removes them for every tier.'),
+        ('anomalies',              'client_lifetime', NULL,            NULL,               'tessera.erase_client',    'delete',    'delete',
+         '{acknowledged_by,resolved_by,reenabled_by}', 'What went wrong and who answered (breaches, consent, the kill-switch contract): kept while the client exists, re-enabled stacks included; the credit itself is in balance_transactions and the transitions in audit_events.'),
+        ('kill_switch_engagements', 'client_lifetime', NULL,           NULL,               'tessera.erase_client',    'delete',    'delete',
+         '{engaged_by,released_by}', 'The evidence that the kill-switch contract was kept (tessera.kill_switch_report), while the client exists. engaged_by / released_by are emails: removed on erasure for every tier.'),
+        ('worker_config_versions', 'client_lifetime', NULL,            NULL,               'tessera.erase_client',    'keep',      'delete',
+         '{}', 'What each config version allowed: the consent evidence behind the kept savings rows'' unconsented_mechanics; no personal data, so it stays with an invoiced client''s stripped workloads and goes with a hobby or free client''s (ON DELETE CASCADE).'),
     -- Short-lived working sets, already swept hourly (issue 6).
         ('cache_entries',          'working_set',     'expires_at',    interval '0',       'tessera.sweep',           'delete',    'delete',
          '{}', 'Exact-response cache: purged when expired (default TTL 7 days), flushable by the sponsor.'),

@@ -9,6 +9,15 @@
 --   exact_cache_ttl   lifetime of exact-cache entries (default 7 days)
 --   config_version    monotonically increasing (tessera.workload_settings; 0 = never
 --                     changed since the workload existed before versioning)
+--   disabled_stacks   the stacks the quality SLA disabled for this workload (issue 15):
+--                     a JSON array of sorted mechanic arrays, e.g. [["auto_route",
+--                     "prompt_cache_header"]]. The worker must not fire exactly such a
+--                     stack; its parts alone, and other stacks, stay live (surgical
+--                     rollback). Each disable and re-enable moves config_version.
+--
+-- The proxy passes the config_version it acted on with every recorded request
+-- (record_request / record_requests, config_version); consent is judged against what
+-- that version said (tessera.worker_config_versions).
 --
 -- A worker keeps the version it last read and LISTENs on channel tessera_worker_config:
 -- every change of a mechanic flag, the kill switch or a workload setting NOTIFYs there
@@ -28,7 +37,8 @@
 -- here, cleared after).
 CREATE FUNCTION tessera.worker_config(p_client_id uuid, p_workload_id uuid)
 RETURNS TABLE (client_id uuid, workload_id uuid, kill_switch boolean, pass_through boolean,
-               mechanics text[], opted_in text[], exact_cache_ttl interval, config_version bigint)
+               mechanics text[], opted_in text[], exact_cache_ttl interval, config_version bigint,
+               disabled_stacks jsonb)
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
@@ -42,7 +52,11 @@ BEGIN
                CASE WHEN c.optimisation_kill_switch THEN '{}'::text[] ELSE opt.names END,
                opt.names,
                COALESCE(s.exact_cache_ttl, interval '7 days'),
-               COALESCE(s.config_version, 0)
+               COALESCE(s.config_version, 0),
+               COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(a.mechanics) ORDER BY a.mechanics)
+                           FROM tessera.anomalies AS a
+                          WHERE a.client_id = w.client_id AND a.workload_id = w.workload_id AND a.stack_disabled),
+                        '[]'::jsonb)
           FROM tessera.workloads AS w
           JOIN tessera.clients AS c ON c.client_id = w.client_id
           LEFT JOIN tessera.workload_settings AS s
@@ -62,7 +76,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION tessera.worker_config(uuid, uuid) IS
-    'Effective edge-worker config of a workload: mechanics (none under the kill switch = pure pass-through), exact-cache TTL and a monotonically increasing config version; changes NOTIFY tessera_worker_config. tessera_proxy and service_role. SECURITY DEFINER, pinned search_path.';
+    'Effective edge-worker config of a workload: mechanics (none under the kill switch = pure pass-through), exact-cache TTL, a monotonically increasing config version and the stacks the quality SLA disabled; changes NOTIFY tessera_worker_config. tessera_proxy and service_role. SECURITY DEFINER, pinned search_path.';
 
 REVOKE ALL ON FUNCTION tessera.worker_config(uuid, uuid) FROM PUBLIC; -- functions are executable by PUBLIC by default
 GRANT EXECUTE ON FUNCTION tessera.worker_config(uuid, uuid) TO tessera_proxy;

@@ -43,6 +43,9 @@ AS $function$
         ('api_keys',               true,  '{key_sha256}',  NULL),
         ('batches',                true,  '{}',            NULL),
         ('batch_secrets',          true,  '{sealed}',      NULL),
+    -- Operations (issue 15): anomalies and every transition of their state machine
+    -- (opened, acknowledged, resolved, stack disabled / re-enabled), with the actor.
+        ('anomalies',              true,  '{}',            NULL),
     -- Exempt.
         ('api_key_failures',       false, NULL,
          'The throttle''s short-lived working set (purged after 7 days): tessera.verify_api_key writes each failure to audit_events itself (auth_failure, and rate_limited when a source reaches the limit), with key hint and source IP.'),
@@ -58,6 +61,12 @@ AS $function$
          'Append-only idempotency key of optimize_savings (one row per proxied request), written only by tessera.record_request; it carries no state beyond the measurement row.'),
         ('savings_dead_letters',   false, NULL,
          'Append-only record of refused measurements and their resolutions, written only by tessera.record_requests / replay_dead_letters: each row is itself the event (what was refused, why, when, by which role); auditing it would double the hot path''s refusals.'),
+        ('canary_scores',          false, NULL,
+         'Append-only quality-SLA samples (thousands a day), written only by tessera.record_canary_scores: each row is itself the measurement; what the SLA job decides from them is audited as its sla_breach anomaly (the days'' means and counts).'),
+        ('kill_switch_engagements', false, NULL,
+         'Derived history of tessera.clients.optimisation_kill_switch, written only by the trigger that also changes the switch''s config: every engagement and release is already an audited change of tessera.clients (auditing it too would turn one flip into two events).'),
+        ('worker_config_versions', false, NULL,
+         'Derived, append-only history of each config version, written only by the trigger on workload_settings: every change it records is audited where it happens (workloads'' mechanic flags, the clients'' kill switch, anomalies'' stack disables, set_exact_cache_ttl).'),
         ('client_erasures',        false, NULL,
          'The operator-side delete log: each row is written and completed by tessera.erase_client in the transaction that writes the erasure''s own audit event (action erasure, with the counts), which is the event; a row-change event would repeat it, under the erased client''s id.'),
         ('audit_events',           false, NULL,

@@ -135,6 +135,16 @@ BEGIN
     DELETE FROM tessera.client_users AS u WHERE u.client_id = p_client_id;
     GET DIAGNOSTICS n = ROW_COUNT;
     erased_counts := erased_counts || pg_catalog.jsonb_build_object('client_users', pg_catalog.jsonb_build_object('erased', n));
+    -- Operations (issue 15): samples, anomalies and kill-switch history go for every tier.
+    DELETE FROM tessera.canary_scores AS q WHERE q.client_id = p_client_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    erased_counts := erased_counts || pg_catalog.jsonb_build_object('canary_scores', pg_catalog.jsonb_build_object('erased', n));
+    DELETE FROM tessera.anomalies AS q WHERE q.client_id = p_client_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    erased_counts := erased_counts || pg_catalog.jsonb_build_object('anomalies', pg_catalog.jsonb_build_object('erased', n));
+    DELETE FROM tessera.kill_switch_engagements AS q WHERE q.client_id = p_client_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    erased_counts := erased_counts || pg_catalog.jsonb_build_object('kill_switch_engagements', pg_catalog.jsonb_build_object('erased', n));
 
     IF NOT invoiced THEN
         DELETE FROM tessera.savings_request_keys AS k WHERE k.client_id = p_client_id;
@@ -151,6 +161,8 @@ BEGIN
         erased_counts := erased_counts || pg_catalog.jsonb_build_object('balance_transactions', pg_catalog.jsonb_build_object('erased', n));
         SELECT pg_catalog.count(*) INTO n FROM tessera.workload_settings AS w WHERE w.client_id = p_client_id;
         erased_counts := erased_counts || pg_catalog.jsonb_build_object('workload_settings', pg_catalog.jsonb_build_object('erased', n));
+        SELECT pg_catalog.count(*) INTO n FROM tessera.worker_config_versions AS w WHERE w.client_id = p_client_id;
+        erased_counts := erased_counts || pg_catalog.jsonb_build_object('worker_config_versions', pg_catalog.jsonb_build_object('erased', n));
         DELETE FROM tessera.workloads AS w WHERE w.client_id = p_client_id;  -- cascades to workload_settings
         GET DIAGNOSTICS n = ROW_COUNT;
         erased_counts := erased_counts || pg_catalog.jsonb_build_object('workloads', pg_catalog.jsonb_build_object('erased', n));

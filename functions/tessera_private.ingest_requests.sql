@@ -31,9 +31,16 @@
 --   5. mechanics known (normalised to sorted + distinct)          23514 optimize_savings_mechanics_known
 --   6. tags not personal data (tag_pii_kind)                      23514 optimize_savings_*_tag_not_pii
 --   7. the workload is the client's                               23503 optimize_savings_workload_fkey
---   8. every mechanic that fired is opted in on the workload:     42501
---      a mechanic turned off while the request was in flight is
---      refused (and so dead-lettered by record_requests; see docs/usage-buckets.md)
+--   8. (issue 15: no longer a refusal) consent: a mechanic that fired but was not
+--      allowed by the config version the proxy acted on (config_version, looked up in
+--      tessera.worker_config_versions; absent, or a version never issued = unknown:
+--      judged by the workload's opt-ins and disabled stacks now), or that fired while
+--      the client's kill switch was engaged (tessera.kill_switch_engagements at
+--      occurred_at), or whose exact stack was disabled by the quality SLA, is RECORDED
+--      (a true measurement is never lost) with it in unconsented_mechanics, credits no
+--      saving (below), and opens an unconsented_mechanic anomaly; a mechanic that
+--      fired more than 60 s after the kill switch was engaged also opens
+--      kill_switch_late (docs/operations.md)
 --   9. a price in force at occurred_at for the requested, then
 --      the routed model (pricing_catalog_select_definer_recording
 --      admits closed versions: late measurements)                 P0002
@@ -51,6 +58,10 @@
 -- counterfactual without Tessera (prompt_cache_header fired => every prompt token at the
 -- uncached price; batch_routing fired => real-time prices); actual_cost_usd prices the
 -- buckets as sent at the routed snapshot, 0 for a Tessera cache hit.
+-- No saving for an unconsented mechanic (rule 8): its part of the original equals its
+-- part of the actual -- auto_route unconsented => the original is priced at the routed
+-- model's snapshot; prompt_cache_header => the cache buckets as sent; batch_routing =>
+-- batch prices; exact_cache / semantic_cache => the original is 0, like the actual.
 --
 -- Row-level security: it runs as tessera_owner (the wrappers are SECURITY DEFINER), which
 -- FORCE RLS confines. It sets the transaction-local tessera.ingest_client_ids to the
@@ -147,7 +158,9 @@ BEGIN
                         THEN ARRAY(SELECT m FROM pg_catalog.jsonb_array_elements_text(x.j->'mechanics') AS m) END AS mech_raw,
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'finish_reason') = 'string' THEN x.j->>'finish_reason' END AS finish,
                    CASE WHEN pg_catalog.jsonb_typeof(x.j->'feature_tag') = 'string' THEN x.j->>'feature_tag' END AS ftag,
-                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'customer_tag') = 'string' THEN x.j->>'customer_tag' END AS ctag
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'customer_tag') = 'string' THEN x.j->>'customer_tag' END AS ctag,
+                   CASE WHEN pg_catalog.jsonb_typeof(x.j->'config_version') = 'number' AND x.j->>'config_version' ~ count_re
+                        THEN (x.j->>'config_version')::bigint END AS cfg_v
               FROM elems AS x
         ),
         -- Rules 1-3, before the replay check (without them there is no key to look up),
@@ -205,7 +218,18 @@ BEGIN
                    (SELECT p FROM tessera.pricing_catalog AS p
                          WHERE p.provider = t.rte_provider AND p.model = t.rte_model AND p.effective_from <= t.at
                            AND (p.effective_to IS NULL OR t.at < p.effective_to)
-                         ORDER BY p.effective_from DESC LIMIT 1) AS rte
+                         ORDER BY p.effective_from DESC LIMIT 1) AS rte,
+                   -- Consent (rule 8): the config version the proxy acted on, the kill
+                   -- switch engagement covering occurred_at, the stacks disabled now.
+                   (SELECT v FROM tessera.worker_config_versions AS v
+                         WHERE v.client_id = t.cid AND v.workload_id = t.wid AND v.config_version = t.cfg_v) AS ver,
+                   (SELECT e FROM tessera.kill_switch_engagements AS e
+                         WHERE e.client_id = t.cid AND e.engaged_at <= t.at
+                           AND (e.released_at IS NULL OR t.at < e.released_at)
+                         ORDER BY e.engaged_at DESC LIMIT 1) AS eng,
+                   (SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(a.mechanics))
+                          FROM tessera.anomalies AS a
+                         WHERE a.client_id = t.cid AND a.workload_id = t.wid AND a.stack_disabled) AS cur_disabled
               FROM typed AS t
               -- The present, non-null fields that did not type: rule 2.
               CROSS JOIN LATERAL (SELECT pg_catalog.array_remove(ARRAY[
@@ -229,11 +253,22 @@ BEGIN
                        CASE WHEN t.mech_raw IS NULL AND t.j->'mechanics' <> 'null'::jsonb THEN 'mechanics' END,
                        CASE WHEN t.finish IS NULL AND t.j->'finish_reason' <> 'null'::jsonb THEN 'finish_reason' END,
                        CASE WHEN t.ftag IS NULL AND t.j->'feature_tag' <> 'null'::jsonb THEN 'feature_tag' END,
-                       CASE WHEN t.ctag IS NULL AND t.j->'customer_tag' <> 'null'::jsonb THEN 'customer_tag' END], NULL) AS bad_fields) AS b
+                       CASE WHEN t.ctag IS NULL AND t.j->'customer_tag' <> 'null'::jsonb THEN 'customer_tag' END,
+                       CASE WHEN t.cfg_v IS NULL AND t.j->'config_version' <> 'null'::jsonb THEN 'config_version' END], NULL) AS bad_fields) AS b
         ),
         -- Rules 4-11.
         checked AS MATERIALIZED (
             SELECT l.*, (l.req).pricing_snapshot_id AS req_sid, (l.rte).pricing_snapshot_id AS rte_sid,
+                   -- Rule 8: the mechanics that fired without consent.
+                   CASE WHEN pg_catalog.cardinality(l.mech) = 0 THEN '{}'::text[]
+                        -- (exact stack equality: jsonb @> would match a sub-stack too)
+                        WHEN (l.eng).engagement_id IS NOT NULL
+                             OR pg_catalog.to_jsonb(l.mech) IN (
+                                    SELECT ds FROM pg_catalog.jsonb_array_elements(
+                                        COALESCE((l.ver).disabled_stacks, l.cur_disabled, '[]'::jsonb)) AS ds) THEN l.mech
+                        ELSE ARRAY(SELECT m FROM pg_catalog.unnest(l.mech) AS m
+                                    WHERE m <> ALL (COALESCE((l.ver).mechanics, l.opted_in, '{}'::text[])))
+                   END AS unconsented,
                    CASE WHEN l.pre IS NOT NULL OR l.key_at IS NOT NULL THEN NULL
                         WHEN (l.j - fields) <> '{}'::jsonb THEN
                             ARRAY['22023', NULL, NULL, 'unknown request field(s): '
@@ -259,11 +294,6 @@ BEGIN
                         WHEN l.opted_in IS NULL THEN
                             ARRAY['23503', 'optimize_savings_workload_fkey', 'optimize_savings',
                                   pg_catalog.format('workload %s does not belong to client %s', l.wid, l.cid)]
-                        WHEN NOT (l.mech <@ l.opted_in) THEN
-                            ARRAY['42501', NULL, 'optimize_savings',
-                                  pg_catalog.format('workload %s has not opted in to mechanic(s): %s', l.wid,
-                                      pg_catalog.array_to_string(ARRAY(SELECT m FROM pg_catalog.unnest(l.mech) AS m
-                                                                        WHERE m <> ALL (l.opted_in)), ', '))]
                         WHEN (l.req).pricing_snapshot_id IS NULL THEN
                             ARRAY['P0002', NULL, 'pricing_catalog',
                                   pg_catalog.format('no price in force for requested model %s/%s at %s',
@@ -321,19 +351,53 @@ BEGIN
             ON CONFLICT ON CONSTRAINT savings_request_keys_pkey DO NOTHING
             RETURNING k.client_id, k.request_id
         ),
-        priced AS (
+        credited AS (
             SELECT f.*,
-                   'prompt_cache_header' = ANY (f.mech) AS cache_credit,
-                   'batch_routing' = ANY (f.mech) AS batch_credit,
-                   tessera_private.request_cost(f.req,
-                       CASE WHEN 'prompt_cache_header' = ANY (f.mech)
-                            THEN f.uncached + f.cache_read + f.cache_5m + f.cache_1h ELSE f.uncached END,
-                       CASE WHEN 'prompt_cache_header' = ANY (f.mech) THEN 0 ELSE f.cache_read END,
-                       CASE WHEN 'prompt_cache_header' = ANY (f.mech) THEN 0 ELSE f.cache_5m END,
-                       CASE WHEN 'prompt_cache_header' = ANY (f.mech) THEN 0 ELSE f.cache_1h END,
-                       f.output, f.reasoning, f.batch AND NOT 'batch_routing' = ANY (f.mech)) AS orig
+                   'prompt_cache_header' = ANY (f.mech) AND NOT 'prompt_cache_header' = ANY (f.unconsented) AS cache_credit,
+                   'batch_routing' = ANY (f.mech) AND NOT 'batch_routing' = ANY (f.unconsented) AS batch_credit
               FROM firsts AS f
               JOIN claimed AS cl ON cl.client_id = f.cid AND cl.request_id = f.rid
+        ),
+        priced AS (
+            SELECT f.*,
+                   CASE WHEN f.unconsented && ARRAY['exact_cache', 'semantic_cache'] THEN 0
+                        ELSE tessera_private.request_cost(
+                           CASE WHEN 'auto_route' = ANY (f.unconsented) THEN f.rte ELSE f.req END,
+                           CASE WHEN f.cache_credit
+                                THEN f.uncached + f.cache_read + f.cache_5m + f.cache_1h ELSE f.uncached END,
+                           CASE WHEN f.cache_credit THEN 0 ELSE f.cache_read END,
+                           CASE WHEN f.cache_credit THEN 0 ELSE f.cache_5m END,
+                           CASE WHEN f.cache_credit THEN 0 ELSE f.cache_1h END,
+                           f.output, f.reasoning, f.batch AND NOT f.batch_credit) END AS orig
+              FROM credited AS f
+        ),
+        -- Rule 8's anomalies: one open anomaly per key (later offences are flagged on
+        -- their own rows only). Runs whether or not the final SELECT reads it.
+        flagged AS (
+            INSERT INTO tessera.anomalies AS a (client_id, workload_id, kind, mechanics, dedupe_key, details)
+            SELECT p.cid, p.wid, k.kind, k.mechanics, k.dedupe_key,
+                   pg_catalog.jsonb_build_object(
+                       'request_id', p.rid, 'occurred_at', p.at, 'config_version', p.cfg_v,
+                       'mechanics', p.mech, 'unconsented_mechanics', p.unconsented,
+                       'engagement_id', (p.eng).engagement_id, 'engaged_at', (p.eng).engaged_at,
+                       'seconds_after_engagement',
+                       pg_catalog.date_part('epoch', p.at - (p.eng).engaged_at))
+              FROM priced AS p
+             CROSS JOIN LATERAL (VALUES
+                   ('unconsented_mechanic', p.unconsented,
+                    CASE WHEN (p.eng).engagement_id IS NOT NULL
+                         THEN 'kill_switch:' || (p.eng).engagement_id::text || ':' || p.wid::text
+                         ELSE 'consent:' || p.wid::text || ':' || COALESCE(p.cfg_v::text, 'unknown') || ':'
+                              || pg_catalog.array_to_string(p.unconsented, '+') END,
+                    pg_catalog.cardinality(p.unconsented) > 0),
+                   ('kill_switch_late', p.mech,
+                    'kill_switch_late:' || (p.eng).engagement_id::text || ':' || p.wid::text,
+                    (p.eng).engagement_id IS NOT NULL AND pg_catalog.cardinality(p.mech) > 0
+                    AND p.at > (p.eng).engaged_at + interval '60 seconds')
+                   ) AS k(kind, mechanics, dedupe_key, applies)
+             WHERE k.applies
+             ORDER BY p.ord
+            ON CONFLICT (client_id, kind, dedupe_key) WHERE state <> 'resolved' AND kind <> 'sla_breach' DO NOTHING
         ),
         inserted AS (
             INSERT INTO tessera.optimize_savings AS s (
@@ -342,7 +406,7 @@ BEGIN
                 uncached_input_tokens, cache_read_input_tokens, cache_write_5m_input_tokens,
                 cache_write_1h_input_tokens, output_tokens, reasoning_tokens, reported_input_tokens,
                 reported_output_tokens, batch, original_cost_usd, actual_cost_usd, mechanics,
-                finish_reason, feature_tag, customer_tag)
+                finish_reason, feature_tag, customer_tag, worker_config_version, unconsented_mechanics)
             SELECT p.cid, p.wid, p.rid, p.at, p.req_provider, p.req_model, p.rte_provider, p.rte_model,
                    p.req_sid, p.rte_sid, p.uncached, p.cache_read, p.cache_5m, p.cache_1h, p.output,
                    p.reasoning, p.rep_in, p.rep_out, p.batch, p.orig,
@@ -350,7 +414,7 @@ BEGIN
                         WHEN p.rte_sid = p.req_sid AND NOT (p.cache_credit OR p.batch_credit) THEN p.orig
                         ELSE tessera_private.request_cost(p.rte, p.uncached, p.cache_read, p.cache_5m,
                                                           p.cache_1h, p.output, p.reasoning, p.batch) END,
-                   p.mech, p.finish, p.ftag, p.ctag
+                   p.mech, p.finish, p.ftag, p.ctag, p.cfg_v, p.unconsented
               FROM priced AS p
              ORDER BY p.ord
             RETURNING s.client_id, s.request_id, s.occurred_at, s.recorded_at, s.requested_snapshot_id,

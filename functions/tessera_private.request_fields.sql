@@ -9,6 +9,8 @@
 --                           table's CHECK, so a negative count gets that constraint's name)
 --   batch                   true or false; mechanics: an array of strings (nulls are
 --                           reported by the mechanic rule); the rest: JSON strings
+--   config_version          (issue 15) the worker config version the proxy acted on, a
+--                           JSON integer; absent or null = unknown
 -- The one list: tessera_private.ingest_requests takes its field names and patterns from
 -- here, write_dead_letters the names it keeps, request_field_problems the words.
 CREATE FUNCTION tessera_private.request_fields()
@@ -36,7 +38,8 @@ AS $function$
           ('output_tokens', 'an integer'), ('reasoning_tokens', 'an integer'),
           ('reported_input_tokens', 'an integer'), ('reported_output_tokens', 'an integer'),
           ('batch', 'true or false'), ('mechanics', 'an array of mechanic names'),
-          ('finish_reason', 'a string'), ('feature_tag', 'a string'), ('customer_tag', 'a string')
+          ('finish_reason', 'a string'), ('feature_tag', 'a string'), ('customer_tag', 'a string'),
+          ('config_version', 'an integer')
       ) AS f(field, described)
 $function$;
 

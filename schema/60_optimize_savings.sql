@@ -52,6 +52,11 @@ CREATE TABLE tessera.optimize_savings (
     finish_reason                text,
     feature_tag                  text,
     customer_tag                 text,
+    -- Issue 15: the worker config version the proxy acted on (NULL = unknown: recorded
+    -- without one) and the mechanics that fired without consent at that version or
+    -- under the kill switch; no saving is credited to those (docs/operations.md).
+    worker_config_version        bigint,
+    unconsented_mechanics        text[]      NOT NULL DEFAULT '{}',
     -- Contains the partition key (required); per-client uniqueness of request_id is in
     -- tessera.savings_request_keys (see above).
     CONSTRAINT optimize_savings_pkey PRIMARY KEY (client_id, request_id, occurred_at),
@@ -85,7 +90,8 @@ CREATE TABLE tessera.optimize_savings (
     CONSTRAINT optimize_savings_customer_tag_length CHECK (char_length(customer_tag) BETWEEN 1 AND 100),
     -- We never store end-user personal data (tessera_private.tag_pii_kind).
     CONSTRAINT optimize_savings_feature_tag_not_pii CHECK (tessera_private.tag_pii_kind(feature_tag) IS NULL),
-    CONSTRAINT optimize_savings_customer_tag_not_pii CHECK (tessera_private.tag_pii_kind(customer_tag) IS NULL)
+    CONSTRAINT optimize_savings_customer_tag_not_pii CHECK (tessera_private.tag_pii_kind(customer_tag) IS NULL),
+    CONSTRAINT optimize_savings_unconsented_fired CHECK (unconsented_mechanics <@ mechanics)
 ) PARTITION BY RANGE (occurred_at);
 
 -- Month-to-date and monthly-reading queries: one client, a time range.
@@ -120,6 +126,8 @@ COMMENT ON COLUMN tessera.optimize_savings.mechanics IS 'Mechanics that fired, s
 COMMENT ON COLUMN tessera.optimize_savings.finish_reason IS 'Provider finish reason, as reported.';
 COMMENT ON COLUMN tessera.optimize_savings.feature_tag IS 'Optional client-chosen feature label; never personal data (email/phone/card refused).';
 COMMENT ON COLUMN tessera.optimize_savings.customer_tag IS 'Optional client-chosen customer segment label; never personal data (email/phone/card refused).';
+COMMENT ON COLUMN tessera.optimize_savings.worker_config_version IS 'The worker config version the proxy acted on (tessera.worker_config_versions); NULL = unknown (recorded without one).';
+COMMENT ON COLUMN tessera.optimize_savings.unconsented_mechanics IS 'Mechanics that fired without consent (not allowed at that config version, or under the kill switch): no saving credited to them (docs/operations.md).';
 
 SELECT tessera_private.make_append_only('tessera.optimize_savings');
 

@@ -26,6 +26,7 @@ from tessera_db.commands import (
     clients,
     jobs,
     keys,
+    operations,
     policy,
     prices,
     readings,
@@ -200,6 +201,8 @@ main.add_command(clients.clients)
 main.add_command(retention.retention)
 main.add_command(jobs.jobs)
 main.add_command(policy.policy)
+main.add_command(operations.sla_group)
+main.add_command(operations.killswitch_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

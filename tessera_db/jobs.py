@@ -73,10 +73,7 @@ class Job:
                 f"{self.statements}")
 
 
-# The job list. Adding a job is one line here (e.g. issue 15's SLA job:
-#   Job("sla", "*/5 * * * *", "service_role", "SELECT * FROM tessera.sla_run(now());",
-#       "tessera.sla_run(timestamptz)", "tessera-db jobs run sla", "TESSERA_APP_DSN", "..."),
-# ) plus its row in docs/jobs.md.
+# The job list. Adding a job is one line here plus its row in docs/jobs.md.
 JOBS: tuple[Job, ...] = (
     Job("retention", "23 2 * * *", "service_role",
         "SELECT pg_catalog.count(*) FROM tessera.retention_run(pg_catalog.now(), false);",
@@ -95,6 +92,13 @@ JOBS: tuple[Job, ...] = (
         "tessera_private.create_monthly_partitions(regclass,date,integer)",
         "tessera-db jobs run partitions", "TESSERA_DSN",
         "create the monthly partitions of the current and next three UTC months, every guard included"),
+    # Issue 15: judged per closed UTC day, so it runs shortly after midnight; idempotent
+    # (a rerun for the same day disables and credits nothing twice).
+    Job("sla", "17 0 * * *", "service_role",
+        "SELECT * FROM tessera.sla_run(pg_catalog.now());",
+        "tessera.sla_run(timestamptz)",
+        "tessera-db sla run", "TESSERA_APP_DSN",
+        "the quality-SLA job: disable a stack below 0.95 on 3 qualifying days, credit 10 %, audit it"),
 )
 
 #: Periodic work that must stay outside the database (a key the database must not hold).

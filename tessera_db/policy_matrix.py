@@ -514,6 +514,55 @@ TABLES: dict[str, TableSpec] = {
                 row("B", client_id=TENANT, workload_id=_WORKLOAD["B"], config_version=99)),
         update=("exact_cache_ttl", "7 days"),
     ),
+    # -- operations (issue 15) ---------------------------------------------------------
+    # Quality-SLA samples: append-only, written through tessera.record_canary_scores
+    # (proxy, service_role) only; sponsors read their own clients', operators and the
+    # SLA job all.
+    "canary_scores": TableSpec(
+        seed=(row("A", client_id=TENANT, request_id="seed", eval_set="golden", workload_id=_WORKLOAD["A"],
+                  mechanics=["auto_route"], routed_score=0.9, baseline_score=1, sampled_at="2026-01-01T00:00:00Z"),
+              row("B", client_id=TENANT, request_id="seed", eval_set="golden", workload_id=_WORKLOAD["B"],
+                  mechanics=["auto_route"], routed_score=0.9, baseline_score=1, sampled_at="2026-01-01T00:00:00Z")),
+        insert=(row("A", client_id=TENANT, request_id="probe", eval_set="golden", workload_id=_WORKLOAD["A"],
+                    mechanics=["auto_route"], routed_score=0.9, baseline_score=1, sampled_at="2026-01-01T00:00:00Z"),
+                row("B", client_id=TENANT, request_id="probe", eval_set="golden", workload_id=_WORKLOAD["B"],
+                    mechanics=["auto_route"], routed_score=0.9, baseline_score=1,
+                    sampled_at="2026-01-01T00:00:00Z")),
+        update=("eval_set", "golden"),
+    ),
+    # Anomalies: sponsors read their own clients' and act only through
+    # tessera.respond_to_anomaly (no direct write); service_role (the SLA job) opens them;
+    # nobody updates directly (the state machine is the guard trigger's and the function's).
+    "anomalies": TableSpec(
+        seed=(row("A", client_id=TENANT, workload_id=_WORKLOAD["A"], kind="unconsented_mechanic",
+                  mechanics=["auto_route"], dedupe_key="seed"),
+              row("B", client_id=TENANT, workload_id=_WORKLOAD["B"], kind="unconsented_mechanic",
+                  mechanics=["auto_route"], dedupe_key="seed")),
+        insert=(row("A", client_id=TENANT, workload_id=_WORKLOAD["A"], kind="kill_switch_late",
+                    mechanics=["auto_route"], dedupe_key="probe"),
+                row("B", client_id=TENANT, workload_id=_WORKLOAD["B"], kind="kill_switch_late",
+                    mechanics=["auto_route"], dedupe_key="probe")),
+        update=("state", "open"),
+    ),
+    # Kill-switch history: written only by the trigger on tessera.clients.
+    "kill_switch_engagements": TableSpec(
+        seed=(row("A", client_id=TENANT, engaged_by="seed"), row("B", client_id=TENANT, engaged_by="seed")),
+        insert=(row("A", client_id=TENANT, engaged_by="probe", engaged_at="2026-01-01T00:00:00Z",
+                    released_at="2026-01-01T00:01:00Z", released_by="probe"),
+                row("B", client_id=TENANT, engaged_by="probe", engaged_at="2026-01-01T00:00:00Z",
+                    released_at="2026-01-01T00:01:00Z", released_by="probe")),
+        update=("engaged_by", "seed"),
+    ),
+    # No seed: seeding tessera.workloads already drew each workload's first config
+    # version, which the trigger on workload_settings recorded here.
+    "worker_config_versions": TableSpec(
+        seed=(),
+        insert=(row("A", client_id=TENANT, workload_id=_WORKLOAD["A"], config_version=99, kill_switch=False,
+                    opted_in=[], mechanics=[]),
+                row("B", client_id=TENANT, workload_id=_WORKLOAD["B"], config_version=99, kill_switch=False,
+                    opted_in=[], mechanics=[])),
+        update=("disabled_stacks", "[]"),
+    ),
 }
 Matrix = dict[str, dict[str, dict[str, Outcome]]]  # table -> actor -> command -> outcome
 

@@ -153,14 +153,18 @@ def request_fields(
     finish_reason: str | None = None,
     feature_tag: str | None = None,
     customer_tag: str | None = None,
+    config_version: int | None = None,
 ) -> dict[str, Any]:
     """One request as the fields ``tessera.record_request`` / ``record_requests`` take
-    (parameter names without ``p_``): the element :func:`record_many` sends."""
+    (parameter names without ``p_``): the element :func:`record_many` sends.
+    ``config_version`` is the worker config version (``tessera.worker_config``) the proxy
+    acted on; None = unknown (consent is then judged by the workload's opt-ins now)."""
     return dict(
         client_id=client_id, workload_id=workload_id, request_id=request_id, occurred_at=occurred_at,
         requested_provider=requested[0], requested_model=requested[1],
         routed_provider=routed[0], routed_model=routed[1], batch=batch, mechanics=list(mechanics),
-        finish_reason=finish_reason, feature_tag=feature_tag, customer_tag=customer_tag, **asdict(tokens))
+        finish_reason=finish_reason, feature_tag=feature_tag, customer_tag=customer_tag,
+        config_version=config_version, **asdict(tokens))
 
 
 _RECORD = (
@@ -176,7 +180,8 @@ _RECORD = (
     " p_batch => %(batch)s, p_mechanics => %(mechanics)s::text[], p_finish_reason => %(finish_reason)s,"
     " p_feature_tag => %(feature_tag)s, p_customer_tag => %(customer_tag)s,"
     " p_reported_input_tokens => %(reported_input_tokens)s,"
-    " p_reported_output_tokens => %(reported_output_tokens)s)"
+    " p_reported_output_tokens => %(reported_output_tokens)s,"
+    " p_config_version => %(config_version)s)"
 )
 
 

@@ -98,7 +98,7 @@ def test_sponsor_sees_own_clients_only(demo_db: Database, email: str, expected: 
 def test_operator_sees_all(demo_db: Database) -> None:
     with demo_db.as_operator(OPERATOR) as conn:
         assert client_ids(conn) == ALL_CLIENTS
-        assert conn.execute("SELECT count(*) FROM tessera.workloads").fetchone() == (4,)
+        assert conn.execute("SELECT count(*) FROM tessera.workloads").fetchone() == (5,)  # issue 15 added Acme's "triage"
         assert conn.execute("SELECT count(*) FROM tessera.client_users").fetchone() == (4,)
         assert conn.execute("SELECT email FROM tessera.operators").fetchall() == [(OPERATOR,)]
 
@@ -119,7 +119,7 @@ def test_anon_is_denied_on_tables(demo_db: Database) -> None:
 def test_service_sees_all_and_names_the_job(demo_db: Database) -> None:
     with demo_db.as_service("nightly-sweep") as conn:
         assert client_ids(conn) == ALL_CLIENTS
-        assert conn.execute("SELECT count(*) FROM tessera.workloads").fetchone() == (4,)
+        assert conn.execute("SELECT count(*) FROM tessera.workloads").fetchone() == (5,)  # issue 15 added Acme's "triage"
         assert conn.execute("SELECT current_user").fetchone() == ("service_role",)
         claims = conn.execute("SELECT current_setting('request.jwt.claims')").fetchone()
         assert claims is not None

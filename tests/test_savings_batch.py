@@ -97,7 +97,6 @@ def test_record_request_and_record_requests_refuse_alike(proxy, postgresql):
     record_requests reports (SQLSTATE and message), and neither writes to the ledger."""
     cases = {
         "mechanic": dict(mechanics=("teleport",)),
-        "opt-in": dict(workload_id=WL_PLAIN, mechanics=("auto_route",)),
         "foreign-workload": dict(workload_id=WL[B]),
         "pii": dict(feature_tag="someone@example.com"),
         "requested-price": dict(requested=("anthropic", "nope")),
@@ -238,20 +237,23 @@ def test_a_dead_letter_replayed_after_the_fix_is_recorded_exactly_once(proxy, po
     assert entries.count(("waits", "resolved")) == 1
 
 
-def test_a_mechanic_turned_off_in_flight_is_dead_lettered_not_lost(proxy, postgresql, db):
+def test_a_mechanic_turned_off_in_flight_is_judged_by_the_config_version_acted_on(proxy, postgresql, db):
+    # Issue 15: the proxy read config version v (auto_route on); the sponsor turns it
+    # off while the request is in flight. Sent with v, the request had consent: recorded
+    # with its saving. Sent without a version (unknown), it is judged by the opt-ins now:
+    # still recorded (never dead-lettered), with no saving and an anomaly.
+    [[version]] = proxy.execute("SELECT config_version FROM tessera.worker_config(%s, %s)", (A, WL[A])).fetchall()
     with db.as_sponsor(SPONSOR[A]) as conn:
         conn.execute("UPDATE tessera.workloads SET mechanic_auto_route = false WHERE workload_id = %s", (WL[A],))
-    [out] = record_many(proxy, [_req("in-flight")])
-    assert (out.outcome, out.sqlstate) == ("rejected", "42501")
-    assert "has not opted in to mechanic(s): auto_route" in out.message
-    [letter] = _letters(postgresql)
-    assert letter["request_id"] == "in-flight" and letter["payload"]["mechanics"] == ["auto_route"]
-    # Turning the mechanic back on does not let a replay credit it after the fact.
-    with db.as_sponsor(SPONSOR[A]) as conn:
-        conn.execute("UPDATE tessera.workloads SET mechanic_auto_route = true WHERE workload_id = %s", (WL[A],))
-    with db.as_service("replay") as conn:
-        assert conn.execute("SELECT * FROM tessera.replay_dead_letters()").fetchall() == []
-    assert _ledger(postgresql) == []
+    [held, unknown] = record_many(proxy, [dict(_req("in-flight"), config_version=version), _req("no-version")])
+    assert (held.outcome, unknown.outcome) == ("recorded", "recorded")
+    assert held.savings_usd > 0 and unknown.savings_usd == 0
+    assert _letters(postgresql) == []
+    rows = dict((r[0], r[1:]) for r in postgresql.execute(
+        "SELECT request_id, worker_config_version, unconsented_mechanics FROM tessera.optimize_savings").fetchall())
+    assert rows == {"in-flight": (version, []), "no-version": (None, ["auto_route"])}
+    assert postgresql.execute("SELECT kind, details->>'request_id' FROM tessera.anomalies").fetchall() == [
+        ("unconsented_mechanic", "no-version")]
 
 
 def test_sponsors_read_only_their_own_dead_letters(proxy, postgresql, db):

@@ -219,11 +219,20 @@ def test_unknown_mechanic_is_refused_and_stack_is_normalised(proxy, postgresql):
                               " tessera_private.mechanics_are_valid('{}')").fetchone() == (False, False, True)
 
 
-def test_mechanic_without_opt_in_is_refused(proxy, postgresql):
-    with pytest.raises(PermissionDenied, match="has not opted in to mechanic.*auto_route"):
-        _rec(proxy, "o", workload=WL_PLAIN)
+def test_mechanic_without_opt_in_is_recorded_flagged_and_credited_nothing(proxy, postgresql):
+    # Issue 15: a true measurement is never lost. The unconsented auto_route is recorded,
+    # credited no saving (the original is priced at the routed model) and flagged.
+    row = _rec(proxy, "o", workload=WL_PLAIN)
+    assert row["replayed"] is False and row["savings_usd"] == 0
+    assert row["original_cost_usd"] == row["actual_cost_usd"] == D("0.0016")
+    assert postgresql.execute(
+        "SELECT unconsented_mechanics, worker_config_version FROM tessera.optimize_savings WHERE request_id = 'o'"
+    ).fetchone() == (["auto_route"], None)
+    assert postgresql.execute(
+        "SELECT kind, state, mechanics FROM tessera.anomalies WHERE workload_id = %s", (WL_PLAIN,)
+    ).fetchall() == [("unconsented_mechanic", "open", ["auto_route"])]
     assert _rec(proxy, "o2", workload=WL_PLAIN, mechanics=())["replayed"] is False
-    assert _count(postgresql) == 1
+    assert _count(postgresql) == 2
 
 
 def test_workload_of_another_client_is_refused(proxy, postgresql):

@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from tessera_db import sla
 from tessera_db.commands._options import (
     client_option,
     dsn_option,
@@ -87,8 +88,10 @@ def rederive(client_id: str, month: dt.date, as_sponsor: str | None, as_operator
             "                                  ORDER BY d.figure), '[]')"
             "          FROM tessera.rederive_monthly_reading(%(c)s, %(m)s) AS d)",
             {"c": client_id, "m": month}).fetchone()
+        credit_diffs = sla.credit_differences(conn, client_id, month)  # issue 15: the month's SLA credits
     assert row is not None
     version, diffs = row
+    diffs = list(diffs) + credit_diffs
     label = f"reading {client_id} {month:%Y-%m} version {version}"
     if not diffs:
         click.echo(f"{label} agrees with the raw rows")

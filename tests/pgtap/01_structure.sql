@@ -290,7 +290,8 @@ INSERT INTO tests.private_grants VALUES
     ('tessera_private.reading_by_share_token(text)',                 'authenticated'),
     ('tessera_private.erase_client(uuid,text)',                      'authenticated'),
     ('tessera_private.break_glass(text,text,uuid)',                  'authenticated'),
-    ('tessera_private.break_glass_publish_price(text,text,numeric,numeric,numeric,numeric,numeric,numeric,numeric,integer,numeric,numeric,numeric,timestamp with time zone)', 'authenticated');
+    ('tessera_private.break_glass_publish_price(text,text,numeric,numeric,numeric,numeric,numeric,numeric,numeric,integer,numeric,numeric,numeric,timestamp with time zone)', 'authenticated'),
+    ('tessera_private.respond_to_anomaly(uuid,uuid,text)',           'authenticated');
 
 SELECT set_eq($$
     SELECT f.fn::text, r.rolname::name
