@@ -296,10 +296,10 @@ def test_a_writer_in_flight_at_issuance_is_waited_for_not_left_on_the_wrong_side
         writer.commit()
         thread.join(60)
         issuer.close()
+    result = _rederive(app_dsn)
+    assert result.exit_code == 0, result.output  # (exit 3 when the issuance did not wait)
     assert outcome["blocked"], "the issuance did not wait for the writer in flight"
     assert outcome["row"][:2] == (1, 2)  # both rows covered
-    result = _rederive(app_dsn)
-    assert result.exit_code == 0, result.output
 
 
 def test_a_writer_held_back_by_an_issuance_is_late_even_though_its_transaction_began_before(
