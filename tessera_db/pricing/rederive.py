@@ -157,33 +157,77 @@ def _request_cost(p: Price, uncached: int, cache_read: int, cache_5m: int, cache
     return total
 
 
+#: A snapshot's prices as the fast path reads them: (tier threshold, (input, output,
+#: cache read, cache write 5m, cache write 1h) at real-time prices, the same at batch
+#: prices, the same above the tier, the Price). None = not published.
+Rates = tuple[int | None, tuple[Decimal | None, ...], tuple[Decimal | None, ...], tuple[Decimal | None, ...], Price]
+
+
+def rates_of(p: Price) -> Rates:
+    """The fast path's price table of one snapshot (the same rules as _request_cost)."""
+    writes = (p.cache_write_5m, p.cache_write_1h)
+    return (p.tier_threshold_tokens,
+            (p.input, p.output, p.cache_read, *writes),
+            (p.batch_input, p.batch_output, p.cache_read, *writes),
+            (p.above_tier_input, p.above_tier_output, p.above_tier_cache_read, *writes),
+            p)
+
+
+def _cost(r: Rates, uncached: int, cache_read: int, cache_5m: int, cache_1h: int, output: int,
+          reasoning: int | None, batch: bool) -> Decimal:
+    """request cost, fast path: pick the price row, one product per bucket. A component
+    that is not published (None * tokens: TypeError) and a batch above the tier go to
+    _request_cost, which prices an empty bucket at 0 and refuses the rest."""
+    tier = r[0]
+    if tier is not None and uncached + cache_read + cache_5m + cache_1h > tier:
+        if batch:
+            return _request_cost(r[4], uncached, cache_read, cache_5m, cache_1h, output, reasoning, batch)
+        k = r[3]
+    else:
+        k = r[2] if batch else r[1]
+    try:
+        return (k[0] * uncached + k[1] * (output + reasoning if reasoning else output)  # type: ignore[operator]
+                + k[2] * cache_read + k[3] * cache_5m + k[4] * cache_1h)  # type: ignore[operator]
+    except TypeError:
+        return _request_cost(r[4], uncached, cache_read, cache_5m, cache_1h, output, reasoning, batch)
+
+
 def request_cost(price: Price, uncached: int = 0, cache_read: int = 0, cache_write_5m: int = 0,
                  cache_write_1h: int = 0, output: int = 0, reasoning: int | None = None,
                  batch: bool = False) -> Decimal:
     """USD cost of one request's token buckets at one pricing snapshot (exact)."""
     with decimal.localcontext(EXACT):
-        return _request_cost(price, uncached, cache_read, cache_write_5m, cache_write_1h, output, reasoning, batch)
+        return _cost(rates_of(price), uncached, cache_read, cache_write_5m, cache_write_1h, output, reasoning,
+                     batch)
 
 
-def _row_costs(requested: Price, routed: Price, uncached: int, cache_read: int, cache_5m: int, cache_1h: int,
-               output: int, reasoning: int | None, batch: bool, mechanics: frozenset[str] | set[str]
-               ) -> tuple[Decimal, Decimal]:
+#: What a mechanics stack changes in the pricing: (prompt_cache_header fired,
+#: batch_routing fired, a Tessera cache hit).
+Flags = tuple[bool, bool, bool]
+
+
+def flags_of(mechanics: Iterable[str]) -> Flags:
+    m = set(mechanics)
+    return "prompt_cache_header" in m, "batch_routing" in m, bool(m & CACHE_HIT_MECHANICS)
+
+
+def _row_costs(requested: Rates, routed: Rates, uncached: int, cache_read: int, cache_5m: int, cache_1h: int,
+               output: int, reasoning: int | None, batch: bool, flags: Flags) -> tuple[Decimal, Decimal]:
+    cache_credit, batch_credit, hit = flags
     # original: the request without Tessera, at the requested model's snapshot. What
     # Tessera turned on is taken away: prompt_cache_header -> the whole prompt uncached;
     # batch_routing -> real-time prices.
-    if "prompt_cache_header" in mechanics:
-        original = _request_cost(requested, uncached + cache_read + cache_5m + cache_1h, 0, 0, 0, output,
-                                 reasoning, batch and "batch_routing" not in mechanics)
+    if cache_credit:
+        original = _cost(requested, uncached + cache_read + cache_5m + cache_1h, 0, 0, 0, output, reasoning,
+                         batch and not batch_credit)
     else:
-        original = _request_cost(requested, uncached, cache_read, cache_5m, cache_1h, output, reasoning,
-                                 batch and "batch_routing" not in mechanics)
+        original = _cost(requested, uncached, cache_read, cache_5m, cache_1h, output, reasoning,
+                         batch and not batch_credit)
     # actual: the buckets as sent, at the routed model's snapshot; nothing for a hit of
     # Tessera's own cache (no provider call was made).
-    if mechanics & CACHE_HIT_MECHANICS:
-        actual = ZERO
-    else:
-        actual = _request_cost(routed, uncached, cache_read, cache_5m, cache_1h, output, reasoning, batch)
-    return original, actual
+    if hit:
+        return original, ZERO
+    return original, _cost(routed, uncached, cache_read, cache_5m, cache_1h, output, reasoning, batch)
 
 
 def row_costs(requested: Price, routed: Price, uncached: int = 0, cache_read: int = 0, cache_write_5m: int = 0,
@@ -191,67 +235,95 @@ def row_costs(requested: Price, routed: Price, uncached: int = 0, cache_read: in
               mechanics: Iterable[str] = ()) -> tuple[Decimal, Decimal]:
     """(original_cost_usd, actual_cost_usd) of one recorded request (exact)."""
     with decimal.localcontext(EXACT):
-        return _row_costs(requested, routed, uncached, cache_read, cache_write_5m, cache_write_1h, output,
-                          reasoning, batch, frozenset(mechanics))
+        return _row_costs(rates_of(requested), rates_of(routed), uncached, cache_read, cache_write_5m,
+                          cache_write_1h, output, reasoning, batch, flags_of(mechanics))
 
 
 # --------------------------------------------------------------------------- figures
 
 
-def _new_sums() -> list[Any]:
-    return [0, 0, 0, 0, 0, 0, 0, ZERO, ZERO, ZERO]
+_NULL = b"\\N"
+_ESCAPES = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v", b"\\": b"\\"}
+
+
+def copy_text(field_: bytes) -> str | None:
+    """One field of COPY's text format as text (\\N = NULL; backslash escapes undone)."""
+    if field_ == _NULL:
+        return None
+    if b"\\" not in field_:
+        return field_.decode()
+    out, i = bytearray(), 0
+    while i < len(field_):
+        c = field_[i:i + 1]
+        if c != b"\\":
+            out += c
+            i += 1
+            continue
+        nxt = field_[i + 1:i + 2]
+        if nxt in _ESCAPES:
+            out += _ESCAPES[nxt]
+            i += 2
+        elif nxt == b"x":
+            j = i + 2
+            while j < min(i + 4, len(field_)) and field_[j:j + 1] in b"0123456789abcdefABCDEF":
+                j += 1
+            out.append(int(field_[i + 2:j], 16))
+            i = j
+        elif nxt.isdigit():
+            j = i + 1
+            while j < min(i + 4, len(field_)) and field_[j:j + 1] in b"01234567":
+                j += 1
+            out.append(int(field_[i + 1:j], 8) & 0xFF)
+            i = j
+        else:
+            out += nxt
+            i += 2
+    return out.decode()
 
 
 @dataclass
 class _Figures:
-    """Sums per (mechanics stack, feature_tag, requested snapshot, routed snapshot):
-    one dict probe and ten additions per row; totals and breakdowns are folded at the end."""
+    """Sums per (mechanics stack, feature_tag, requested snapshot, routed snapshot), the
+    key as the raw COPY fields: the rows' loop does one dict probe and nine additions;
+    totals, breakdowns and savings (original - actual, exact) are folded at the end."""
 
-    groups: dict[tuple[str, str | None, str, str], list[Any]] = field(default_factory=dict)
-
-    def add(self, key: tuple[str, str | None, str, str], tokens: Sequence[int], reasoning: int | None,
-            original: Decimal, actual: Decimal) -> None:
-        g = self.groups.get(key)
-        if g is None:
-            g = self.groups[key] = _new_sums()
-        g[0] += 1
-        g[1] += tokens[0]
-        g[2] += tokens[1]
-        g[3] += tokens[2]
-        g[4] += tokens[3]
-        g[5] += tokens[4]
-        if reasoning:
-            g[6] += reasoning
-        g[7] += original
-        g[8] += actual
-        g[9] += original - actual
+    groups: dict[tuple[bytes, bytes, bytes, bytes], list[Any]] = field(default_factory=dict)
 
     def merged(self, other: _Figures) -> _Figures:
         out = _Figures({k: list(v) for k, v in self.groups.items()})
-        for k, v in other.groups.items():
-            g = out.groups.setdefault(k, _new_sums())
-            for i, x in enumerate(v):
-                g[i] += x
+        with decimal.localcontext(EXACT):
+            for k, v in other.groups.items():
+                g = out.groups.setdefault(k, [0, 0, 0, 0, 0, 0, 0, ZERO, ZERO])
+                for i, x in enumerate(v):
+                    g[i] += x
         return out
 
     def document(self) -> dict[str, Any]:
         """The reading's figures: METRICS, snapshot_ids (sorted), by_mechanics keyed by the
         stack (a tuple), by_feature_tag keyed by the tag (None = untagged)."""
+        def sums() -> list[Any]:
+            return [0, 0, 0, 0, 0, 0, 0, ZERO, ZERO]
+
         with decimal.localcontext(EXACT):
-            total = _new_sums()
+            total = sums()
             mech: dict[tuple[str, ...], list[Any]] = {}
             tags: dict[str | None, list[Any]] = {}
             snaps: set[str] = set()
             for (stack, tag, req, rte), v in self.groups.items():
-                stack_key = tuple(stack.split(",")) if stack else ()
-                for target in (total, mech.setdefault(stack_key, _new_sums()), tags.setdefault(tag, _new_sums())):
+                text = copy_text(stack)
+                stack_key = tuple(text.split(",")) if text else ()
+                for target in (total, mech.setdefault(stack_key, sums()), tags.setdefault(copy_text(tag), sums())):
                     for i, x in enumerate(v):
                         target[i] += x
-                snaps.update((req, rte))
-        doc: dict[str, Any] = dict(zip(METRICS, total))
-        doc["snapshot_ids"] = sorted(snaps)
-        doc["by_mechanics"] = {k: dict(zip(METRICS, v)) for k, v in mech.items()}
-        doc["by_feature_tag"] = {k: dict(zip(METRICS, v)) for k, v in tags.items()}
+                snaps.update((req.decode(), rte.decode()))
+
+            def metrics(v: list[Any]) -> dict[str, Any]:
+                return dict(zip(METRICS, [*v, v[7] - v[8]]))
+
+            doc: dict[str, Any] = metrics(total)
+            doc["snapshot_ids"] = sorted(snaps)
+            doc["by_mechanics"] = {k: metrics(v) for k, v in mech.items()}
+            doc["by_feature_tag"] = {k: metrics(v) for k, v in tags.items()}
         return doc
 
 
@@ -387,11 +459,12 @@ SELECT r.version, r.recorded_cutoff, r.requests, r.uncached_input_tokens, r.cach
  LIMIT 1
 """
 
-#: The month's raw rows, streamed. The tokens as integers, the costs as numeric, the
-#: rest as text (snapshot ids are only dictionary keys here).
+#: The month's raw rows, streamed in COPY's text format and parsed here (a row is one
+#: CopyData message; splitting it ourselves is several times faster than a typed row
+#: loader). Only what pricing and the figures need: the rows' times are looked up
+#: afterwards for the few rows a report names.
 ROWS = """
-COPY (SELECT s.request_id, s.recorded_seq, s.occurred_at::text, s.recorded_at::text,
-             s.requested_snapshot_id::text, s.routed_snapshot_id::text,
+COPY (SELECT s.request_id, s.recorded_seq, s.requested_snapshot_id, s.routed_snapshot_id,
              s.uncached_input_tokens, s.cache_read_input_tokens, s.cache_write_5m_input_tokens,
              s.cache_write_1h_input_tokens, s.output_tokens, s.reasoning_tokens, s.batch,
              pg_catalog.array_to_string(s.mechanics, ','), s.feature_tag,
@@ -401,14 +474,26 @@ COPY (SELECT s.request_id, s.recorded_seq, s.occurred_at::text, s.recorded_at::t
          AND s.occurred_at >= {start} AND s.occurred_at < {end})
   TO STDOUT
 """
-ROW_TYPES = ["text", "int8", "text", "text", "text", "text", "int8", "int8", "int8", "int8", "int8", "int8",
-             "bool", "text", "text", "numeric", "numeric"]
+
+TIMES = """
+SELECT s.request_id, s.occurred_at::text, s.recorded_at::text
+  FROM tessera.optimize_savings AS s
+ WHERE s.client_id = %(c)s AND s.occurred_at >= %(start)s AND s.occurred_at < %(end)s
+   AND s.request_id = ANY (%(ids)s)
+"""
 
 
 def _month_bounds(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime(month.year, month.month, 1, tzinfo=dt.timezone.utc)
     end = dt.datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=dt.timezone.utc)
     return start, end
+
+
+def _same_cost(stored: bytes, rederived: Decimal) -> bool:
+    # The database keeps a product's and a sum's exact scale, as Decimal does, so an
+    # untouched row's text is identical; otherwise compare values (0.50 == 0.5).
+    text = stored.decode()
+    return str(rederived) == text or Decimal(text) == rederived
 
 
 def rederive_reading(conn: psycopg.Connection[Any], client_id: Any, month: dt.date, *,
@@ -425,61 +510,98 @@ def rederive_reading(conn: psycopg.Connection[Any], client_id: Any, month: dt.da
         raise NotFound(f"no issued reading for client {client_id} and month {month:%Y-%m}", sqlstate="P0002")
     cutoff = int(reading["recorded_cutoff"])
     result = RederiveResult(str(client_id), month, int(reading["version"]), cutoff)
-    prices = load_prices(conn)
+    rates = {sid.encode(): rates_of(p) for sid, p in load_prices(conn).items()}
+    flags: dict[bytes, Flags] = {}
     covered, late = _Figures(), _Figures()
-    pending: list[tuple[Any, ...]] = []  # rows whose snapshot was published after load_prices
+    differing: list[tuple[bytes, bytes, bytes, Decimal | None, Decimal | None, str | None]] = []
+    late_kept: list[tuple[bytes, int, Decimal, Decimal]] = []
+    pending: list[bytes] = []  # rows whose snapshot was published after the prices were read
     start, end = _month_bounds(month)
     statement = sql.SQL(ROWS).format(client=sql.Literal(str(client_id)), start=sql.Literal(start),
                                      end=sql.Literal(end))
+    rows = differing_rows = late_rows = 0
 
-    def one(row: tuple[Any, ...]) -> None:
-        (rid, seq, occurred, recorded, req_sid, rte_sid, uncached, cread, c5m, c1h, output, reasoning, batch,
-         mech, tag, stored_orig, stored_act) = row
-        result.rows += 1
-        mechanics = frozenset(mech.split(",")) if mech else frozenset()
+    def one(line: bytes) -> None:
+        nonlocal rows, differing_rows, late_rows
+        (rid, seq_b, req, rte, unc_b, cr_b, c5_b, c1_b, out_b, rea_b, batch_b, mech, tag, orig_b,
+         act_b) = line.rstrip(b"\n").split(b"\t")
+        rows += 1
+        unc, cr, c5, c1, out = int(unc_b), int(cr_b), int(c5_b), int(c1_b), int(out_b)
+        rea = None if rea_b == _NULL else int(rea_b)
+        f = flags.get(mech)
+        if f is None:
+            f = flags[mech] = flags_of(mech.decode().split(",") if mech else ())
         problem = None
         try:
-            original, actual = _row_costs(prices[req_sid], prices[rte_sid], uncached, cread, c5m, c1h, output,
-                                          reasoning, batch, mechanics)
+            original, actual = _row_costs(rates[req], rates[rte], unc, cr, c5, c1, out, rea, batch_b == b"t", f)
         except MissingPrice as exc:
-            original = actual = None
             problem = str(exc)
         except KeyError as exc:
-            original = actual = None
-            problem = f"snapshot {exc.args[0]} is not in pricing_catalog"
-        if problem is not None or original != stored_orig or actual != stored_act:
-            result.differing_rows += 1
-            if len(result.first_differing) < keep:
-                result.first_differing.append(RowDiff(rid, occurred, stored_orig, stored_act, original, actual,
-                                                      problem))
-            if original is None:  # unpriceable: count it at its stored costs
-                original, actual = stored_orig, stored_act
-        key = (mech or "", tag, req_sid, rte_sid)
+            problem = f"snapshot {exc.args[0].decode()} is not in pricing_catalog"
+        if problem is not None or not (_same_cost(orig_b, original) and _same_cost(act_b, actual)):
+            differing_rows += 1
+            if len(differing) < keep:
+                differing.append((rid, orig_b, act_b, None if problem else original, None if problem else actual,
+                                  problem))
+            if problem is not None:  # unpriceable: counted at its stored costs
+                original, actual = Decimal(orig_b.decode()), Decimal(act_b.decode())
+        seq = int(seq_b)
         if seq <= cutoff:
-            covered.add(key, (uncached, cread, c5m, c1h, output), reasoning, original, actual)
+            groups = covered.groups
         else:
-            result.late_rows += 1
-            if len(result.first_late) < keep:
-                result.first_late.append(LateRow(rid, occurred, recorded, seq, original, actual))
-            late.add(key, (uncached, cread, c5m, c1h, output), reasoning, original, actual)
+            groups = late.groups
+            late_rows += 1
+            if len(late_kept) < keep:
+                late_kept.append((rid, seq, original, actual))
+        key = (mech, tag, req, rte)
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = [0, 0, 0, 0, 0, 0, 0, ZERO, ZERO]
+        g[0] += 1
+        g[1] += unc
+        g[2] += cr
+        g[3] += c5
+        g[4] += c1
+        g[5] += out
+        if rea:
+            g[6] += rea
+        g[7] += original
+        g[8] += actual
 
     with decimal.localcontext(EXACT), conn.cursor() as cur, cur.copy(statement) as copy:
-        copy.set_types(ROW_TYPES)
-        for row in copy.rows():
-            if row[4] in prices and row[5] in prices:
-                one(row)
+        for data in copy:
+            line = bytes(data)
+            # fields 2 and 3: the two snapshot ids (a uuid holds no tab)
+            _, _, req, rte, _ = line.split(b"\t", 4)
+            if req in rates and rte in rates:
+                one(line)
             else:
-                pending.append(row)
-    if pending:  # rare: a price published while the rows streamed
-        prices.update(load_prices(conn, {r[4] for r in pending} | {r[5] for r in pending}))
+                pending.append(line)
+    if pending:  # rare: a price published while the rows streamed; read it now
+        more = load_prices(conn, {line.split(b"\t")[i].decode() for line in pending for i in (2, 3)})
+        rates.update({sid.encode(): rates_of(p) for sid, p in more.items()})
         with decimal.localcontext(EXACT):
-            for row in pending:
-                one(row)
+            for line in pending:
+                one(line)
+
+    result.rows, result.differing_rows, result.late_rows = rows, differing_rows, late_rows
+    named = [copy_text(d[0]) for d in differing] + [copy_text(x[0]) for x in late_kept]
+    times = {r[0]: (r[1], r[2]) for r in conn.execute(TIMES, {"c": client_id, "start": start, "end": end,
+                                                              "ids": named}).fetchall()} if named else {}
+    for rid_b, orig_b, act_b, original, actual, problem in differing:
+        rid = copy_text(rid_b) or ""
+        result.first_differing.append(RowDiff(rid, times.get(rid, ("?", "?"))[0], Decimal(orig_b.decode()),
+                                              Decimal(act_b.decode()), original, actual, problem))
+    for rid_b, seq, original, actual in late_kept:
+        rid = copy_text(rid_b) or ""
+        occurred, recorded = times.get(rid, ("?", "?"))
+        result.first_late.append(LateRow(rid, occurred, recorded, seq, original, actual))
 
     issued = _issued_document(reading)
     rederived = covered.document()
     result.figure_diffs = figures_diff(issued, rederived)
+    everything = covered.merged(late).document() if late.groups else rederived
     if late.groups:
-        result.late_effect = figures_diff(rederived, covered.merged(late).document())
-    result.snapshots_used = covered.merged(late).document()["snapshot_ids"]
+        result.late_effect = figures_diff(rederived, everything)
+    result.snapshots_used = everything["snapshot_ids"]
     return result
