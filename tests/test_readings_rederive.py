@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import threading
 import time
 import uuid
@@ -373,3 +374,19 @@ def test_demo_reading_stays_reproducible_after_one_more_request(db: Database, ap
     after = _rederive(app_dsn, month, acme)
     assert after.exit_code == 0, after.output
     assert any(line.startswith("request new-user-1 at ") for line in _lines(after.output))
+
+
+def test_tags_and_request_ids_with_copy_escapes_group_and_report_exactly(priced: Any, postgresql: Any,
+                                                                          db: Database, app_dsn: str) -> None:
+    odd = "tab\there back\\slash nl\nü"
+    _rec(priced, "odd\tid\\1", feature_tag=odd)
+    _rec(priced, "plain", feature_tag="plain")
+    _issue(db)
+    ok = _rederive(app_dsn)
+    assert ok.exit_code == 0, ok.output  # the tag's breakdown element matched the issued one
+    _tamper(postgresql, "UPDATE tessera.optimize_savings SET original_cost_usd = 1 WHERE feature_tag = 'plain'")
+    _rec(priced, "late\tone", feature_tag=odd, occurred_at=dt.datetime(2026, 10, 3, tzinfo=dt.timezone.utc))
+    bad = _rederive(app_dsn)
+    assert bad.exit_code == 3, bad.output
+    assert "request late\tone at 2026-10-03 00:00:00+00, recorded" in bad.output
+    assert f"by_feature_tag[{json.dumps(odd, ensure_ascii=False)}].requests" in bad.output  # the late row's effect, by its tag
