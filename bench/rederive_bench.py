@@ -80,7 +80,7 @@ WITH big AS (SELECT p FROM tessera.pricing_catalog AS p WHERE p.pricing_snapshot
      small AS (SELECT p FROM tessera.pricing_catalog AS p WHERE p.pricing_snapshot_id = %(small)s),
      r AS (
         SELECT g, %(prefix)s || g AS rid,
-               %(month)s::timestamptz + ((g * 7919) %% 2678400) * interval '1 second' AS at,
+               %(month)s::timestamptz + ((g::bigint * 7919) %% 2678400) * interval '1 second' AS at,
                CASE WHEN g %% 97 = 0 THEN 250000 ELSE 0 END + 100 + g %% 900 AS unc,
                g %% 300 AS cr,
                CASE WHEN g %% 4 IN (0, 3) THEN g %% 13 ELSE 0 END AS c5,
@@ -102,11 +102,15 @@ SELECT %(client)s, %(workload)s, r.rid, r.at, 'anthropic', 'big', 'anthropic',
        CASE WHEN r.to_small THEN %(small)s::uuid ELSE %(big)s::uuid END,
        r.unc, r.cr, r.c5, r.c1, r.out, r.rea, r.batch,
        CASE WHEN 'prompt_cache_header' = ANY (r.mech)
-            THEN tessera_private.request_cost((SELECT p FROM big), r.unc + r.cr + r.c5 + r.c1, 0, 0, 0, r.out, r.rea, r.batch)
-            ELSE tessera_private.request_cost((SELECT p FROM big), r.unc, r.cr, r.c5, r.c1, r.out, r.rea, r.batch) END,
+            THEN tessera_private.request_cost((SELECT p FROM big), r.unc + r.cr + r.c5 + r.c1, 0, 0, 0,
+                                              r.out, r.rea, r.batch)
+            ELSE tessera_private.request_cost((SELECT p FROM big), r.unc, r.cr, r.c5, r.c1, r.out, r.rea,
+                                              r.batch) END,
        CASE WHEN 'exact_cache' = ANY (r.mech) THEN 0
-            WHEN r.to_small THEN tessera_private.request_cost((SELECT p FROM small), r.unc, r.cr, r.c5, r.c1, r.out, r.rea, r.batch)
-            ELSE tessera_private.request_cost((SELECT p FROM big), r.unc, r.cr, r.c5, r.c1, r.out, r.rea, r.batch) END,
+            WHEN r.to_small THEN tessera_private.request_cost((SELECT p FROM small), r.unc, r.cr, r.c5, r.c1,
+                                                              r.out, r.rea, r.batch)
+            ELSE tessera_private.request_cost((SELECT p FROM big), r.unc, r.cr, r.c5, r.c1, r.out, r.rea,
+                                              r.batch) END,
        r.mech, 'stop', r.tag
   FROM r
 """

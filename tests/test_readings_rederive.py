@@ -389,4 +389,5 @@ def test_tags_and_request_ids_with_copy_escapes_group_and_report_exactly(priced:
     bad = _rederive(app_dsn)
     assert bad.exit_code == 3, bad.output
     assert "request late\tone at 2026-10-03 00:00:00+00, recorded" in bad.output
-    assert f"by_feature_tag[{json.dumps(odd, ensure_ascii=False)}].requests" in bad.output  # the late row's effect, by its tag
+    # the late row's effect, under its own tag
+    assert f"by_feature_tag[{json.dumps(odd, ensure_ascii=False)}].requests" in bad.output

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -92,6 +93,8 @@ def _fmt(value: Any) -> str:
         return "{" + ", ".join(f"{json.dumps(k)}: {_fmt(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return json.dumps(value)
+    if isinstance(value, Decimal):
+        return f"{value:f}"  # plain digits, never 0E-12
     return str(value)
 
 
@@ -116,8 +119,8 @@ def print_rederive(result: RederiveResult) -> None:
                    f"give (first {len(result.first_differing)}):")
         for r in result.first_differing:
             why = f"  ({r.problem})" if r.problem else ""
-            click.echo(f"  request {r.request_id} at {r.occurred_at}: original_cost_usd stored {r.stored_original}"
-                       f" rederived {_fmt(r.rederived_original)}, actual_cost_usd stored {r.stored_actual}"
+            click.echo(f"  request {r.request_id} at {r.occurred_at}: original_cost_usd stored "
+                       f"{_fmt(r.stored_original)} rederived {_fmt(r.rederived_original)}, actual_cost_usd stored {_fmt(r.stored_actual)}"
                        f" rederived {_fmt(r.rederived_actual)}{why}")
     if result.figure_diffs:
         click.echo(f"{len(result.figure_diffs)} figure(s) of the issued reading differ from the re-derived ones:")
@@ -128,8 +131,8 @@ def print_rederive(result: RederiveResult) -> None:
                    f"first {len(result.first_late)}):")
         for late in result.first_late:
             click.echo(f"  request {late.request_id} at {late.occurred_at}, recorded {late.recorded_at} "
-                       f"(recorded_seq {late.recorded_seq}): original_cost_usd {late.original}, "
-                       f"actual_cost_usd {late.actual}")
+                       f"(recorded_seq {late.recorded_seq}): original_cost_usd {_fmt(late.original)}, "
+                       f"actual_cost_usd {_fmt(late.actual)}")
         click.echo("their effect on each figure:")
         _table(result.late_effect, "issued", "with late rows")
 
