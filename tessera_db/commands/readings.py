@@ -79,8 +79,10 @@ def rederive(client_id: str, month: dt.date, show: int, as_sponsor: str | None, 
     with Database(resolve_app_dsn(dsn), max_size=1) as db, \
             session(db, as_sponsor, as_operator, "readings-rederive") as conn:
         result = rederive_reading(conn, client_id, month, keep=show)
-    disagrees = not result.agrees
+        # Another re-derivation of the same month runs here, on the same connection and
+        # identity, prints its own report and ORs its verdict into `disagrees`.
     print_rederive(result)
+    disagrees = not result.agrees
     if disagrees:
         sys.exit(EXIT_DISAGREES)
 

@@ -532,6 +532,7 @@ def rederive_reading(conn: psycopg.Connection[Any], client_id: Any, month: dt.da
         if f is None:
             f = flags[mech] = flags_of(mech.decode().split(",") if mech else ())
         problem = None
+        original = actual = ZERO
         try:
             original, actual = _row_costs(rates[req], rates[rte], unc, cr, c5, c1, out, rea, batch_b == b"t", f)
         except MissingPrice as exc:
