@@ -36,7 +36,7 @@ from tessera_db.cli import main
 from tessera_db.db import Database
 from tessera_db.pricing.rederive import MissingPrice, load_prices, request_cost, row_costs
 from tessera_db.usage import TokenBuckets, record_many, record_request
-from tests.savings_fixtures import A, B, OPERATOR, WL, seed
+from tests.savings_fixtures import OPERATOR, WL, A, B, seed
 
 MONTH = dt.date(2026, 10, 1)
 AT = dt.datetime(2026, 10, 15, 12, 0, tzinfo=dt.timezone.utc)

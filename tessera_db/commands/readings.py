@@ -25,7 +25,12 @@ from typing import Any
 import click
 
 from tessera_db.commands._options import (
-    client_option, dsn_option, friendly_errors, identity_options, month_option, resolve_app_dsn,
+    client_option,
+    dsn_option,
+    friendly_errors,
+    identity_options,
+    month_option,
+    resolve_app_dsn,
     session,
 )
 from tessera_db.db import Database
@@ -122,8 +127,8 @@ def print_rederive(result: RederiveResult) -> None:
         for r in result.first_differing:
             why = f"  ({r.problem})" if r.problem else ""
             click.echo(f"  request {r.request_id} at {r.occurred_at}: original_cost_usd stored "
-                       f"{_fmt(r.stored_original)} rederived {_fmt(r.rederived_original)}, actual_cost_usd stored {_fmt(r.stored_actual)}"
-                       f" rederived {_fmt(r.rederived_actual)}{why}")
+                       f"{_fmt(r.stored_original)} rederived {_fmt(r.rederived_original)}, actual_cost_usd "
+                       f"stored {_fmt(r.stored_actual)} rederived {_fmt(r.rederived_actual)}{why}")
     if result.figure_diffs:
         click.echo(f"{len(result.figure_diffs)} figure(s) of the issued reading differ from the re-derived ones:")
         _table(result.figure_diffs, "issued", "rederived")

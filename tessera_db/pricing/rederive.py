@@ -34,7 +34,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
@@ -185,9 +185,10 @@ def _cost(r: Rates, uncached: int, cache_read: int, cache_5m: int, cache_1h: int
         k = r[3]
     else:
         k = r[2] if batch else r[1]
+    p: tuple[Any, ...] = k  # None * tokens raises TypeError: the slow path below
     try:
-        return (k[0] * uncached + k[1] * (output + reasoning if reasoning else output)  # type: ignore[operator]
-                + k[2] * cache_read + k[3] * cache_5m + k[4] * cache_1h)  # type: ignore[operator]
+        return cast(Decimal, p[0] * uncached + p[1] * (output + reasoning if reasoning else output)
+                    + p[2] * cache_read + p[3] * cache_5m + p[4] * cache_1h)
     except TypeError:
         return _request_cost(r[4], uncached, cache_read, cache_5m, cache_1h, output, reasoning, batch)
 
@@ -318,7 +319,7 @@ class _Figures:
                 snaps.update((req.decode(), rte.decode()))
 
             def metrics(v: list[Any]) -> dict[str, Any]:
-                return dict(zip(METRICS, [*v, v[7] - v[8]]))
+                return dict(zip(METRICS, [*v, v[7] - v[8]], strict=True))
 
             doc: dict[str, Any] = metrics(total)
             doc["snapshot_ids"] = sorted(snaps)
@@ -394,7 +395,7 @@ def _key_text(value: Any) -> str:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return a == b  # Decimal/int compare by value: 1.50 == 1.5, 4 == Decimal(4)
+    return bool(a == b)  # Decimal/int compare by value: 1.50 == 1.5, 4 == Decimal(4)
 
 
 def figures_diff(left: Mapping[str, Any], right: Mapping[str, Any]) -> list[FigureDiff]:
@@ -432,9 +433,13 @@ def _issued_document(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _price_of(row: Sequence[Any]) -> Price:
-    snap, provider, model, *prices = row
-    values = [None if v is None else (int(v) if i == 7 else Decimal(v)) for i, v in enumerate(prices)]
-    return Price(str(snap), provider, model, *values)
+    snap, provider, model, *text = row
+
+    def price(i: int) -> Decimal | None:
+        return None if text[i] is None else Decimal(text[i])
+
+    return Price(str(snap), provider, model, Decimal(text[0]), Decimal(text[1]), price(2), price(3), price(4),
+                 price(5), price(6), None if text[7] is None else int(text[7]), price(8), price(9), price(10))
 
 
 def load_prices(conn: psycopg.Connection[Any], snapshot_ids: Iterable[str] | None = None) -> dict[str, Price]:
@@ -493,7 +498,7 @@ def _same_cost(stored: bytes, rederived: Decimal) -> bool:
     # The database keeps a product's and a sum's exact scale, as Decimal does, so an
     # untouched row's text is identical; otherwise compare values (0.50 == 0.5).
     text = stored.decode()
-    return str(rederived) == text or Decimal(text) == rederived
+    return str(rederived) == text or bool(Decimal(text) == rederived)
 
 
 def rederive_reading(conn: psycopg.Connection[Any], client_id: Any, month: dt.date, *,
