@@ -113,7 +113,7 @@ BEGIN
     -- deadlock each other through an issuer. The elements without a well-formed client
     -- and occurred_at are refused below and need no lock.
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended(
-                'tessera.monthly_readings:' || k.cid::text || ':' || pg_catalog.to_char(k.month, 'YYYY-MM-DD'), 0))
+                'reading-cutoff:' || k.cid::text || ':' || pg_catalog.to_char(k.month, 'YYYY-MM-DD'), 0))
        FROM (SELECT DISTINCT (e.j->>'client_id')::uuid AS cid,
                     pg_catalog.date_trunc('month', (e.j->>'occurred_at')::timestamptz AT TIME ZONE 'UTC')::date AS month
                FROM pg_catalog.jsonb_array_elements(p_requests) AS e(j)
