@@ -34,7 +34,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -157,40 +157,50 @@ def _request_cost(p: Price, uncached: int, cache_read: int, cache_5m: int, cache
     return total
 
 
-#: A snapshot's prices as the fast path reads them: (tier threshold, (input, output,
-#: cache read, cache write 5m, cache write 1h) at real-time prices, the same at batch
-#: prices, the same above the tier, the Price). None = not published.
-Rates = tuple[int | None, tuple[Decimal | None, ...], tuple[Decimal | None, ...], tuple[Decimal | None, ...], Price]
+#: One way of paying for a request at one snapshot, as the fast path reads it: the
+#: prices of (uncached input, completion, cache read, cache write 5m, cache write 1h),
+#: an unpublished one as 0, and the indexes of the unpublished ones.
+Mode = tuple[tuple[Decimal, Decimal, Decimal, Decimal, Decimal], tuple[int, ...]]
+#: A snapshot's fast-path table: (tier threshold, real-time mode, batch mode, above-tier
+#: mode, the Price).
+Rates = tuple[int | None, Mode, Mode, Mode, Price]
+
+
+def _mode(*prices: Decimal | None) -> Mode:
+    p = tuple(ZERO if x is None else x for x in prices)
+    return (p[0], p[1], p[2], p[3], p[4]), tuple(i for i, x in enumerate(prices) if x is None)
 
 
 def rates_of(p: Price) -> Rates:
     """The fast path's price table of one snapshot (the same rules as _request_cost)."""
     writes = (p.cache_write_5m, p.cache_write_1h)
     return (p.tier_threshold_tokens,
-            (p.input, p.output, p.cache_read, *writes),
-            (p.batch_input, p.batch_output, p.cache_read, *writes),
-            (p.above_tier_input, p.above_tier_output, p.above_tier_cache_read, *writes),
+            _mode(p.input, p.output, p.cache_read, *writes),
+            _mode(p.batch_input, p.batch_output, p.cache_read, *writes),
+            _mode(p.above_tier_input, p.above_tier_output, p.above_tier_cache_read, *writes),
             p)
 
 
 def _cost(r: Rates, uncached: int, cache_read: int, cache_5m: int, cache_1h: int, output: int,
           reasoning: int | None, batch: bool) -> Decimal:
-    """request cost, fast path: pick the price row, one product per bucket. A component
-    that is not published (None * tokens: TypeError) and a batch above the tier go to
-    _request_cost, which prices an empty bucket at 0 and refuses the rest."""
+    """request cost, fast path: pick the mode, one product per bucket (an unpublished
+    price counts 0, as the database's COALESCE(tokens * NULL, 0) does, which is right
+    only for an empty bucket). A non-empty bucket without a price and a batch above the
+    tier go to _request_cost, which refuses them naming the component."""
     tier = r[0]
     if tier is not None and uncached + cache_read + cache_5m + cache_1h > tier:
         if batch:
             return _request_cost(r[4], uncached, cache_read, cache_5m, cache_1h, output, reasoning, batch)
-        k = r[3]
+        k, missing = r[3]
     else:
-        k = r[2] if batch else r[1]
-    p: tuple[Any, ...] = k  # None * tokens raises TypeError: the slow path below
-    try:
-        return cast(Decimal, p[0] * uncached + p[1] * (output + reasoning if reasoning else output)
-                    + p[2] * cache_read + p[3] * cache_5m + p[4] * cache_1h)
-    except TypeError:
-        return _request_cost(r[4], uncached, cache_read, cache_5m, cache_1h, output, reasoning, batch)
+        k, missing = r[2] if batch else r[1]
+    completion = output + reasoning if reasoning else output
+    if missing:
+        buckets = (uncached, completion, cache_read, cache_5m, cache_1h)
+        for i in missing:
+            if buckets[i]:
+                return _request_cost(r[4], uncached, cache_read, cache_5m, cache_1h, output, reasoning, batch)
+    return k[0] * uncached + k[1] * completion + k[2] * cache_read + k[3] * cache_5m + k[4] * cache_1h
 
 
 def request_cost(price: Price, uncached: int = 0, cache_read: int = 0, cache_write_5m: int = 0,
@@ -525,70 +535,73 @@ def rederive_reading(conn: psycopg.Connection[Any], client_id: Any, month: dt.da
     statement = sql.SQL(ROWS).format(client=sql.Literal(str(client_id)), start=sql.Literal(start),
                                      end=sql.Literal(end))
     rows = differing_rows = late_rows = 0
+    covered_groups, late_groups = covered.groups, late.groups
 
-    def one(line: bytes) -> None:
+    def process(lines: Iterable[bytes | bytearray | memoryview], defer: list[bytes] | None) -> None:
+        """The rows' loop (one function, its names local: it runs a million times). A row
+        whose snapshot is not loaded yet goes to ``defer`` when one is given."""
         nonlocal rows, differing_rows, late_rows
-        (rid, seq_b, req, rte, unc_b, cr_b, c5_b, c1_b, out_b, rea_b, batch_b, mech, tag, orig_b,
-         act_b) = line.rstrip(b"\n").split(b"\t")
-        rows += 1
-        unc, cr, c5, c1, out = int(unc_b), int(cr_b), int(c5_b), int(c1_b), int(out_b)
-        rea = None if rea_b == _NULL else int(rea_b)
-        f = flags.get(mech)
-        if f is None:
-            f = flags[mech] = flags_of(mech.decode().split(",") if mech else ())
-        problem = None
-        original = actual = ZERO
-        try:
-            original, actual = _row_costs(rates[req], rates[rte], unc, cr, c5, c1, out, rea, batch_b == b"t", f)
-        except MissingPrice as exc:
-            problem = str(exc)
-        except KeyError as exc:
-            problem = f"snapshot {exc.args[0].decode()} is not in pricing_catalog"
-        if problem is not None or not (_same_cost(orig_b, original) and _same_cost(act_b, actual)):
-            differing_rows += 1
-            if len(differing) < keep:
-                differing.append((rid, orig_b, act_b, None if problem else original, None if problem else actual,
-                                  problem))
-            if problem is not None:  # unpriceable: counted at its stored costs
-                original, actual = Decimal(orig_b.decode()), Decimal(act_b.decode())
-        seq = int(seq_b)
-        if seq <= cutoff:
-            groups = covered.groups
-        else:
-            groups = late.groups
-            late_rows += 1
-            if len(late_kept) < keep:
-                late_kept.append((rid, seq, original, actual))
-        key = (mech, tag, req, rte)
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = [0, 0, 0, 0, 0, 0, 0, ZERO, ZERO]
-        g[0] += 1
-        g[1] += unc
-        g[2] += cr
-        g[3] += c5
-        g[4] += c1
-        g[5] += out
-        if rea:
-            g[6] += rea
-        g[7] += original
-        g[8] += actual
+        for data in lines:
+            line = bytes(data)
+            (rid, seq_b, req, rte, unc_b, cr_b, c5_b, c1_b, out_b, rea_b, batch_b, mech, tag, orig_b,
+             act_b) = line[:-1].split(b"\t")
+            req_rates, rte_rates = rates.get(req), rates.get(rte)
+            if defer is not None and (req_rates is None or rte_rates is None):
+                defer.append(line)
+                continue
+            rows += 1
+            unc, cr, c5, c1, out = int(unc_b), int(cr_b), int(c5_b), int(c1_b), int(out_b)
+            rea = None if rea_b == _NULL else int(rea_b)
+            f = flags.get(mech)
+            if f is None:
+                f = flags[mech] = flags_of(mech.decode().split(",") if mech else ())
+            problem = None
+            original = actual = ZERO
+            if req_rates is None or rte_rates is None:
+                problem = f"snapshot {(req if req_rates is None else rte).decode()} is not in pricing_catalog"
+            else:
+                try:
+                    original, actual = _row_costs(req_rates, rte_rates, unc, cr, c5, c1, out, rea, batch_b == b"t",
+                                                  f)
+                except MissingPrice as exc:
+                    problem = str(exc)
+            if problem is not None or not (_same_cost(orig_b, original) and _same_cost(act_b, actual)):
+                differing_rows += 1
+                if len(differing) < keep:
+                    differing.append((rid, orig_b, act_b, None if problem else original,
+                                      None if problem else actual, problem))
+                if problem is not None:  # unpriceable: counted at its stored costs
+                    original, actual = Decimal(orig_b.decode()), Decimal(act_b.decode())
+            seq = int(seq_b)
+            if seq <= cutoff:
+                groups = covered_groups
+            else:
+                groups = late_groups
+                late_rows += 1
+                if len(late_kept) < keep:
+                    late_kept.append((rid, seq, original, actual))
+            key = (mech, tag, req, rte)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = [0, 0, 0, 0, 0, 0, 0, ZERO, ZERO]
+            g[0] += 1
+            g[1] += unc
+            g[2] += cr
+            g[3] += c5
+            g[4] += c1
+            g[5] += out
+            if rea:
+                g[6] += rea
+            g[7] += original
+            g[8] += actual
 
     with decimal.localcontext(EXACT), conn.cursor() as cur, cur.copy(statement) as copy:
-        for data in copy:
-            line = bytes(data)
-            # fields 2 and 3: the two snapshot ids (a uuid holds no tab)
-            _, _, req, rte, _ = line.split(b"\t", 4)
-            if req in rates and rte in rates:
-                one(line)
-            else:
-                pending.append(line)
+        process(copy, pending)
     if pending:  # rare: a price published while the rows streamed; read it now
         more = load_prices(conn, {line.split(b"\t")[i].decode() for line in pending for i in (2, 3)})
         rates.update({sid.encode(): rates_of(p) for sid, p in more.items()})
         with decimal.localcontext(EXACT):
-            for line in pending:
-                one(line)
+            process(pending, None)
 
     result.rows, result.differing_rows, result.late_rows = rows, differing_rows, late_rows
     named = [copy_text(d[0]) for d in differing] + [copy_text(x[0]) for x in late_kept]
