@@ -102,6 +102,7 @@ SET ROLE tessera_owner;
 \ir functions/tessera_private.presented_share_token_sha256.sql
 \ir schema/80_monthly_readings.sql
 \ir schema/81_reading_share_tokens.sql
+\ir functions/tessera.monthly_reading_figures_upto.sql
 \ir functions/tessera.monthly_reading_figures.sql
 \ir functions/tessera.issue_monthly_reading.sql
 \ir functions/tessera.rederive_monthly_reading.sql

@@ -153,38 +153,6 @@ BEGIN
 END
 $demo$;
 
--- monthly readings (issue 4)
--- Keep this block LAST (after the savings block): readings are computed from the
--- optimize_savings rows loaded above.
--- Version 1 of every (client, UTC month) that has savings rows, plus last month for Acme
--- and Globex so the table has rows even without savings data; a month already issued is
--- left alone (re-runnable). Then one share link to Acme's earliest reading, with a fixed
--- demo-only token (never do this outside the dev cluster: real tokens come from
--- tessera.create_reading_share_token and are random):
---   SELECT * FROM tessera.reading_by_share_token(
---       'tsr_a0000000000040008000000000000001_DemoOnlyShareTokenForAcmeReadingNotSecret00');
-SELECT tessera.issue_monthly_reading(m.client_id, m.month)
-  FROM (SELECT DISTINCT s.client_id, date_trunc('month', s.occurred_at AT TIME ZONE 'UTC')::date AS month
-          FROM tessera.optimize_savings AS s
-        UNION
-        SELECT c.client_id, (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date
-          FROM tessera.clients AS c
-         WHERE c.client_id IN ('a0000000-0000-4000-8000-000000000001', 'b0000000-0000-4000-8000-000000000002')) AS m
- WHERE NOT EXISTS (SELECT 1 FROM tessera.monthly_readings AS r
-                    WHERE r.client_id = m.client_id AND r.month = m.month)
- ORDER BY m.client_id, m.month;
-
-INSERT INTO tessera.reading_share_tokens (client_id, share_token_id, month, version, token_sha256,
-                                          created_by, expires_at)
-SELECT r.client_id, 'a3000000-0000-4000-8000-000000000001', r.month, r.version,
-       sha256(convert_to('tsr_a0000000000040008000000000000001_DemoOnlyShareTokenForAcmeReadingNotSecret00', 'UTF8')),
-       'demo-loader', now() + interval '366 days'
-  FROM tessera.monthly_readings AS r
- WHERE r.client_id = 'a0000000-0000-4000-8000-000000000001'
- ORDER BY r.month, r.version
- LIMIT 1
-ON CONFLICT DO NOTHING;
-
 -- audit log (issue 5) -----------------------------------------------------------------
 -- Every insert above already wrote its audit event (the audit triggers of
 -- functions/tessera_private.audit_coverage.sql), with actor service_role / demo-loader
@@ -430,3 +398,36 @@ BEGIN
     PERFORM pg_catalog.set_config('request.jwt.claims', saved_claims, true);
 END
 $demo_ks$;
+
+-- monthly readings (issue 4)
+-- Keep this block LAST (after every block that records savings, the operations block's
+-- included): readings are computed from the optimize_savings rows loaded above, and a
+-- row recorded after its month's reading would be a late row of that reading.
+-- Version 1 of every (client, UTC month) that has savings rows, plus last month for Acme
+-- and Globex so the table has rows even without savings data; a month already issued is
+-- left alone (re-runnable). Then one share link to Acme's earliest reading, with a fixed
+-- demo-only token (never do this outside the dev cluster: real tokens come from
+-- tessera.create_reading_share_token and are random):
+--   SELECT * FROM tessera.reading_by_share_token(
+--       'tsr_a0000000000040008000000000000001_DemoOnlyShareTokenForAcmeReadingNotSecret00');
+SELECT tessera.issue_monthly_reading(m.client_id, m.month)
+  FROM (SELECT DISTINCT s.client_id, date_trunc('month', s.occurred_at AT TIME ZONE 'UTC')::date AS month
+          FROM tessera.optimize_savings AS s
+        UNION
+        SELECT c.client_id, (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date
+          FROM tessera.clients AS c
+         WHERE c.client_id IN ('a0000000-0000-4000-8000-000000000001', 'b0000000-0000-4000-8000-000000000002')) AS m
+ WHERE NOT EXISTS (SELECT 1 FROM tessera.monthly_readings AS r
+                    WHERE r.client_id = m.client_id AND r.month = m.month)
+ ORDER BY m.client_id, m.month;
+
+INSERT INTO tessera.reading_share_tokens (client_id, share_token_id, month, version, token_sha256,
+                                          created_by, expires_at)
+SELECT r.client_id, 'a3000000-0000-4000-8000-000000000001', r.month, r.version,
+       sha256(convert_to('tsr_a0000000000040008000000000000001_DemoOnlyShareTokenForAcmeReadingNotSecret00', 'UTF8')),
+       'demo-loader', now() + interval '366 days'
+  FROM tessera.monthly_readings AS r
+ WHERE r.client_id = 'a0000000-0000-4000-8000-000000000001'
+ ORDER BY r.month, r.version
+ LIMIT 1
+ON CONFLICT DO NOTHING;

@@ -1,6 +1,10 @@
 -- tessera.rederive_monthly_reading(client_id, month): recompute the reading's figures
--- from the raw optimize_savings rows (tessera.monthly_reading_figures, the same
--- definition the issue used) and compare them with the latest issued version.
+-- from the raw optimize_savings rows it covers (tessera.monthly_reading_figures_upto with
+-- the reading's own recorded_cutoff, the same definition the issue used) and compare
+-- them with the latest issued version. Rows recorded after the issuance are not
+-- differences (a correction version takes them in); `tessera-db readings rederive` lists
+-- them apart and also re-prices every row from its token buckets, independently of the
+-- database's pricing (tessera_db/pricing/rederive.py): this function sums stored costs.
 --
 -- Returns one row per figure that differs, none when they agree:
 --   figure     the column, or for a breakdown the element and metric, e.g.
@@ -21,11 +25,13 @@ AS $function$
 #variable_conflict use_column
 DECLARE
     issued_doc jsonb;
+    cutoff bigint;
     fresh_doc jsonb;
 BEGIN
     SELECT pg_catalog.to_jsonb(r) - ARRAY['client_id', 'month', 'version', 'issued_at',
-                                          'issued_by', 'correction_reason']
-      INTO issued_doc
+                                          'issued_by', 'correction_reason', 'recorded_cutoff'],
+           r.recorded_cutoff
+      INTO issued_doc, cutoff
       FROM tessera.monthly_readings AS r
      WHERE r.client_id = p_client_id AND r.month = p_month
      ORDER BY r.version DESC
@@ -37,7 +43,7 @@ BEGIN
     END IF;
 
     SELECT pg_catalog.to_jsonb(f) INTO fresh_doc
-      FROM tessera.monthly_reading_figures(p_client_id, p_month) AS f;
+      FROM tessera.monthly_reading_figures_upto(p_client_id, p_month, cutoff) AS f;
 
     RETURN QUERY
     -- Plain figures.
@@ -80,7 +86,7 @@ END
 $function$;
 
 COMMENT ON FUNCTION tessera.rederive_monthly_reading(uuid, date) IS
-    'Recompute a monthly reading from the raw optimize_savings rows and list each figure that differs from the latest issued version (no rows = agrees). Invoker rights.';
+    'Recompute a monthly reading from the raw optimize_savings rows it covers (its recorded_cutoff) and list each figure that differs from the latest issued version (no rows = agrees). Invoker rights.';
 
 REVOKE ALL ON FUNCTION tessera.rederive_monthly_reading(uuid, date) FROM PUBLIC; -- functions are executable by PUBLIC by default
 GRANT EXECUTE ON FUNCTION tessera.rederive_monthly_reading(uuid, date) TO authenticated;

@@ -115,6 +115,24 @@ BEGIN
             '$[*].client_id ? (@.type() == "string" && @ like_regex "%s")', uuid_re)::jsonpath)::text, '[]', '{}'),
         true);
 
+    -- The monthly readings' cut-off (tessera.issue_monthly_reading): for every (client,
+    -- UTC month) this batch may write, a SHARED transaction advisory lock on the key the
+    -- issuer takes EXCLUSIVELY, before the INSERT below assigns recorded_seq, held to
+    -- commit. Writers never wait for each other; a writer waits only while a reading of
+    -- its client-month is being issued, and an issuance waits for the writers in flight.
+    -- Taken in key order (volatile functions run after the sort), so two batches never
+    -- deadlock each other through an issuer. The elements without a well-formed client
+    -- and occurred_at are refused below and need no lock.
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended(
+                'reading-cutoff:' || k.cid::text || ':' || pg_catalog.to_char(k.month, 'YYYY-MM-DD'), 0))
+       FROM (SELECT DISTINCT (e.j->>'client_id')::uuid AS cid,
+                    pg_catalog.date_trunc('month', (e.j->>'occurred_at')::timestamptz AT TIME ZONE 'UTC')::date AS month
+               FROM pg_catalog.jsonb_array_elements(p_requests) AS e(j)
+              WHERE pg_catalog.jsonb_typeof(e.j) = 'object'
+                AND pg_catalog.jsonb_typeof(e.j->'client_id') = 'string' AND e.j->>'client_id' ~ uuid_re
+                AND pg_catalog.jsonb_typeof(e.j->'occurred_at') = 'string' AND e.j->>'occurred_at' ~ ts_re) AS k
+      ORDER BY k.cid, k.month;
+
     FOR r IN
         WITH elems AS (
             SELECT e.ord::integer AS ord, e.j, pg_catalog.jsonb_typeof(e.j) AS jtype

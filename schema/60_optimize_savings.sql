@@ -19,6 +19,17 @@
 -- if the key exists it returns the original row, found via its occurred_at, which also
 -- prunes the lookup to one partition.
 --
+-- Cut-off of a monthly reading (docs/readings.md). recorded_seq numbers the rows in the
+-- order they were written (a sequence, so it is monotonic across all writers and
+-- survives dump/restore, unlike transaction ids or recorded_at, which is the writer's
+-- transaction START and so can be earlier than an issuance it commits after). Every
+-- writer (tessera_private.ingest_requests) first takes, for each (client, UTC month) it
+-- writes, a SHARED transaction advisory lock on the same key that
+-- tessera.issue_monthly_reading takes EXCLUSIVELY: an issuance waits for the in-flight
+-- writers of that client-month to commit and holds back new ones until it commits. So
+-- the rows a reading covers are exactly the client-month's rows with recorded_seq <= the
+-- reading's recorded_cutoff, and every row written later has a greater recorded_seq.
+--
 -- Token buckets are non-overlapping: uncached input + cache reads + 5-minute cache
 -- writes + 1-hour cache writes = the whole prompt; output excludes reasoning. When the
 -- provider reported totals (reported_input_tokens, reported_output_tokens) they must
@@ -57,6 +68,10 @@ CREATE TABLE tessera.optimize_savings (
     -- under the kill switch; no saving is credited to those (docs/operations.md).
     worker_config_version        bigint,
     unconsented_mechanics        text[]      NOT NULL DEFAULT '{}',
+    -- Monotonic recording order (see the cut-off note above): assigned by the INSERT,
+    -- after the writer holds its shared (client, month) lock, so a row a reading does not
+    -- cover always has a greater number than every row it does.
+    recorded_seq                 bigserial   NOT NULL,
     -- Contains the partition key (required); per-client uniqueness of request_id is in
     -- tessera.savings_request_keys (see above).
     CONSTRAINT optimize_savings_pkey PRIMARY KEY (client_id, request_id, occurred_at),
@@ -125,6 +140,7 @@ COMMENT ON COLUMN tessera.optimize_savings.savings_usd IS 'original_cost_usd - a
 COMMENT ON COLUMN tessera.optimize_savings.mechanics IS 'Mechanics that fired, sorted and distinct, from the known set (mechanic_* flags of workloads).';
 COMMENT ON COLUMN tessera.optimize_savings.finish_reason IS 'Provider finish reason, as reported.';
 COMMENT ON COLUMN tessera.optimize_savings.feature_tag IS 'Optional client-chosen feature label; never personal data (email/phone/card refused).';
+COMMENT ON COLUMN tessera.optimize_savings.recorded_seq IS 'Monotonic recording order (a sequence, assigned at INSERT under the writer''s shared client-month lock); a monthly reading covers the rows with recorded_seq <= its recorded_cutoff.';
 COMMENT ON COLUMN tessera.optimize_savings.customer_tag IS 'Optional client-chosen customer segment label; never personal data (email/phone/card refused).';
 COMMENT ON COLUMN tessera.optimize_savings.worker_config_version IS 'The worker config version the proxy acted on (tessera.worker_config_versions); NULL = unknown (recorded without one).';
 COMMENT ON COLUMN tessera.optimize_savings.unconsented_mechanics IS 'Mechanics that fired without consent (not allowed at that config version, or under the kill switch): no saving credited to them (docs/operations.md).';

@@ -47,12 +47,18 @@ CREATE TABLE tessera.monthly_readings (
     issued_at                    timestamptz NOT NULL DEFAULT now(),
     issued_by                    text        NOT NULL,
     correction_reason            text,
+    -- The rows this reading covers: the client-month's optimize_savings rows with
+    -- recorded_seq <= recorded_cutoff (0: none). Rows recorded after the issuance (late
+    -- measurements, replays of dead letters) have a greater recorded_seq; a correction
+    -- version takes them in. See schema/60_optimize_savings.sql for why it is exact.
+    recorded_cutoff              bigint      NOT NULL,
     -- client_id first: the tenant (Citus distribution) column leads every key.
     CONSTRAINT monthly_readings_pkey PRIMARY KEY (client_id, month, version),
     CONSTRAINT monthly_readings_client_id_fkey FOREIGN KEY (client_id)
         REFERENCES tessera.clients (client_id) ON DELETE RESTRICT,
     CONSTRAINT monthly_readings_month_is_first_day CHECK (month = date_trunc('month', month)::date),
     CONSTRAINT monthly_readings_version_positive CHECK (version >= 1),
+    CONSTRAINT monthly_readings_recorded_cutoff_non_negative CHECK (recorded_cutoff >= 0),
     CONSTRAINT monthly_readings_counts_non_negative CHECK (
         requests >= 0 AND uncached_input_tokens >= 0 AND cache_read_input_tokens >= 0
         AND cache_write_5m_input_tokens >= 0 AND cache_write_1h_input_tokens >= 0
@@ -88,4 +94,5 @@ COMMENT ON COLUMN tessera.monthly_readings.by_feature_tag IS 'Breakdown by featu
 COMMENT ON COLUMN tessera.monthly_readings.snapshot_ids IS 'Sorted distinct pricing_catalog snapshot ids (requested and routed) the month''s costs used.';
 COMMENT ON COLUMN tessera.monthly_readings.issued_at IS 'When this version was issued.';
 COMMENT ON COLUMN tessera.monthly_readings.issued_by IS 'Actor that issued it: "<database role>:<JWT email or sub>", e.g. authenticated:ops@tessera.example or service_role:nightly-readings.';
+COMMENT ON COLUMN tessera.monthly_readings.recorded_cutoff IS 'Cut-off of the rows covered: the client-month''s optimize_savings rows with recorded_seq <= this (the greatest recorded_seq at issuance; 0 = none). Rows recorded later are not in this version; rederive lists them apart.';
 COMMENT ON COLUMN tessera.monthly_readings.correction_reason IS 'Why this version corrects the previous one; NULL for version 1, required after.';

@@ -247,7 +247,7 @@ _READING: dict[str, Any] = dict(
     month="2026-10-01", version=1, requests=0, uncached_input_tokens=0, cache_read_input_tokens=0,
     cache_write_5m_input_tokens=0, cache_write_1h_input_tokens=0, output_tokens=0, reasoning_tokens=0,
     original_cost_usd=0, actual_cost_usd=0, savings_usd=0, by_mechanics="[]", by_feature_tag="[]",
-    snapshot_ids="{}", issued_by="policy-matrix")
+    snapshot_ids="{}", issued_by="policy-matrix", recorded_cutoff=0)
 _SHARE: dict[str, Any] = dict(
     month="2026-10-01", version=1, token_sha256=b"\x0a" * 32, created_by="policy-matrix",
     expires_at="2100-01-01T00:00:00Z")

@@ -6,8 +6,11 @@
 * immutability: UPDATE, DELETE and TRUNCATE of an issued reading are refused for every
   role, the owner and the superuser included, even under session_replication_role =
   replica; a correction is a new version with a reason, version 1 untouched;
-* rederive: agrees with the issued reading; reports a tampered raw row and a
-  late-arriving row figure by figure; the CLI exits 3 and prints the difference;
+* rederive: agrees with the issued reading; reports a tampered raw row figure by
+  figure; a row recorded after the issuance is outside the reading's cut-off (no
+  difference) until a correction takes it in, one forged under the cut-off is reported;
+  the CLI re-prices rows whose costs were not derived from their prices and exits 3
+  (tests/test_readings_rederive.py: the priced cases, late rows, concurrency);
 * share tokens: anon gets exactly the shared reading; wrong, malformed, revoked or
   expired tokens give nothing; anon reaches no table; only the SHA-256 is stored; a
   sponsor cannot share another client's reading.
@@ -206,13 +209,19 @@ def test_rederive_reports_a_tampered_raw_row(seeded: Any, db: Database) -> None:
     assert "requests" not in diffs
 
 
-def test_rederive_reports_a_late_row_and_a_new_breakdown_element(seeded: Any, db: Database) -> None:
+def test_rederive_leaves_late_rows_to_a_correction_and_reports_a_forged_covered_row(seeded: Any,
+                                                                                   db: Database) -> None:
     issue(db)
     add_row(seeded, A, "a-late", utc(2026, 10, 5), feature_tag="brand-new", original="1", actual="1")
     seeded.commit()
+    assert rederive(db) == []  # recorded after the issuance: outside its cut-off, no difference
+    assert issue(db, reason="late row")["requests"] == 5  # the correction takes it in
+    assert rederive(db) == []
+    add_row(seeded, A, "a-forged", utc(2026, 10, 6), feature_tag="forged", original="1", actual="1")
+    _tamper(seeded, "UPDATE tessera.optimize_savings SET recorded_seq = 1 WHERE request_id = 'a-forged'")
     diffs = {figure: (issued, rederived) for figure, issued, rederived in rederive(db)}
-    assert diffs["requests"] == (4, 5)
-    issued, rederived = diffs['by_feature_tag["brand-new"]']  # one line for a whole new element
+    assert diffs["requests"] == (5, 6)  # slipped in under the cut-off: a difference
+    issued, rederived = diffs['by_feature_tag["forged"]']  # one line for a whole new element
     assert issued is None and rederived["requests"] == 1
 
 
@@ -221,21 +230,22 @@ def test_rederive_without_an_issued_reading_is_not_found(seeded: Any, db: Databa
         rederive(db, B)
 
 
-def test_cli_rederive_exits_non_zero_with_the_difference(seeded: Any, db: Database, app_dsn: str) -> None:
+def test_cli_rederive_reprices_rows_whose_costs_were_written_by_hand(seeded: Any, db: Database,
+                                                                     app_dsn: str) -> None:
+    """The seed writes costs straight into the table, not derived from its prices:
+    the CLI re-prices every row from its buckets and snapshots and names them (the SQL
+    function above sums stored costs and agrees). tests/test_readings_rederive.py has
+    the priced cases."""
     issue(db)
     runner = CliRunner()
     args = ["readings", "rederive", "--client", str(A), "--month", "2026-10", "--dsn", app_dsn]
-    ok = runner.invoke(main, args, catch_exceptions=False)
-    assert ok.exit_code == 0, ok.output
-    assert "agrees with the raw rows" in ok.output
-    _tamper(seeded, "DELETE FROM tessera.optimize_savings WHERE request_id = 'a-3'")
     bad = runner.invoke(main, args, catch_exceptions=False)
     assert bad.exit_code == 3, bad.output
-    assert "DISAGREES" in bad.output
     lines = {" ".join(line.split()) for line in bad.output.splitlines()}
-    assert "requests issued 4 rederived 3" in lines
-    assert 'by_feature_tag[null] issued {"requests": 1, "output_tokens": 50, "savings_usd": 0.000, ' \
-        in " ".join(lines) or any(line.startswith("by_feature_tag[null] issued {") for line in lines)
+    assert "request a-1 at 2026-10-01 00:00:00+00: original_cost_usd stored 0.010 rederived 0.00157," \
+           " actual_cost_usd stored 0.004 rederived 0.000157" in lines
+    assert any(line.startswith("request a-2 ") and line.endswith("has no cache_read price)") for line in lines)
+    assert "original_cost_usd issued 0.0475 rederived 0.02457" in lines
     missing = runner.invoke(main, [*args[:3], str(B), *args[4:]], catch_exceptions=False)
     assert missing.exit_code == 1 and "error: no issued reading" in missing.output
 

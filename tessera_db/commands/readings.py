@@ -6,9 +6,12 @@
 
 Each runs as one API identity (``--as-sponsor`` / ``--as-operator``; a server-side job
 as ``service_role`` when neither is given), so row-level security applies as it does to
-the API. ``rederive`` exits 0 when the latest issued reading agrees with the raw
-optimize_savings rows and 3 (printing every differing figure) when it does not; 1 is an
-error (no reading, no access, no database).
+the API. ``rederive`` re-prices every row of the month from its token buckets and the
+pricing snapshots it references (tessera_db/pricing/rederive.py, independent of the
+database's pricing functions) and exits 0 when every row's stored costs and every figure
+of the latest issued reading agree with that, 3 (naming the first differing rows and
+every differing figure) when they do not; rows recorded after the issuance are listed
+apart and are no disagreement. 1 is an error (no reading, no access, no database).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -31,13 +35,10 @@ from tessera_db.commands._options import (
     session,
 )
 from tessera_db.db import Database
+from tessera_db.pricing.rederive import FigureDiff, RederiveResult, rederive_reading
 
 #: Exit status of ``rederive`` when the issued reading and the raw rows disagree.
 EXIT_DISAGREES = 3
-
-
-def _fmt(value: Any) -> str:
-    return "(missing)" if value is None else json.dumps(value)
 
 
 @click.group()
@@ -70,37 +71,84 @@ def issue(client_id: str, month: dt.date, reason: str | None, as_sponsor: str | 
 @readings.command("rederive")
 @client_option
 @month_option
+@click.option("--show", type=click.IntRange(1, 100000), default=20, show_default=True,
+              help="How many differing rows and late rows to list (all are counted).")
 @identity_options
 @dsn_option
 @friendly_errors
-def rederive(client_id: str, month: dt.date, as_sponsor: str | None, as_operator: str | None,
+def rederive(client_id: str, month: dt.date, show: int, as_sponsor: str | None, as_operator: str | None,
              dsn: str | None) -> None:
-    """Recompute the reading from the raw rows; exit 3 and print the differences if it
-    disagrees with the latest issued version."""
+    """Re-price every row of the month from its token buckets and pricing snapshots
+    (independently of the database's pricing) and compare with the stored costs and the
+    latest issued reading; exit 3 naming what differs. Rows recorded after the issuance
+    are listed apart with their effect on each figure."""
     with Database(resolve_app_dsn(dsn), max_size=1) as db, \
             session(db, as_sponsor, as_operator, "readings-rederive") as conn:
-        # One statement, one snapshot: the version named is the one compared (the
-        # function is STABLE and runs in the calling statement's snapshot).
-        row = conn.execute(
-            "SELECT (SELECT max(version) FROM tessera.monthly_readings"
-            "         WHERE client_id = %(c)s AND month = %(m)s),"
-            "       (SELECT coalesce(jsonb_agg(jsonb_build_array(d.figure, d.issued, d.rederived)"
-            "                                  ORDER BY d.figure), '[]')"
-            "          FROM tessera.rederive_monthly_reading(%(c)s, %(m)s) AS d)",
-            {"c": client_id, "m": month}).fetchone()
-        credit_diffs = sla.credit_differences(conn, client_id, month)  # issue 15: the month's SLA credits
-    assert row is not None
-    version, diffs = row
-    diffs = list(diffs) + credit_diffs
-    label = f"reading {client_id} {month:%Y-%m} version {version}"
-    if not diffs:
+        result = rederive_reading(conn, client_id, month, keep=show)
+        # Issue 15: the month's SLA service credits, re-derived from the ledger on the same
+        # connection and identity (tessera_db/sla.py, docs/operations.md).
+        credits = sla.credit_differences(conn, client_id, month)
+    print_rederive(result)
+    if credits:
+        click.echo(f"{len(credits)} SLA credit(s) DISAGREE with their re-derivation from the ledger:")
+        width = max(len(c[0]) for c in credits)
+        for figure, recorded, rederived in credits:
+            click.echo(f"  {figure:<{width}}  recorded {recorded}  rederived {rederived}")
+    disagrees = not result.agrees or bool(credits)
+    if disagrees:
+        sys.exit(EXIT_DISAGREES)
+
+
+def _fmt(value: Any) -> str:
+    """A figure for the report: numbers exactly as stored, breakdown elements as JSON."""
+    if value is None:
+        return "(missing)"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_fmt(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return json.dumps(value)
+    if isinstance(value, Decimal):
+        return f"{value:f}"  # plain digits, never 0E-12
+    return str(value)
+
+
+def _table(diffs: list[FigureDiff], left: str, right: str) -> None:
+    width = max(len(d.figure) for d in diffs)
+    for d in diffs:
+        click.echo(f"  {d.figure:<{width}}  {left} {_fmt(d.left)}  {right} {_fmt(d.right)}")
+
+
+def print_rederive(result: RederiveResult) -> None:
+    """The report of ``readings rederive``: agreement, differing rows, differing figures,
+    then the late rows and their effect."""
+    label = f"reading {result.client_id} {result.month:%Y-%m} version {result.version}"
+    click.echo(f"{label}: {result.rows} row(s) re-priced from their token buckets and "
+               f"{len(result.snapshots_used)} pricing snapshot(s); covers recorded_seq <= {result.recorded_cutoff}")
+    if result.agrees:
         click.echo(f"{label} agrees with the raw rows")
-        return
-    click.echo(f"{label} DISAGREES with the raw rows in {len(diffs)} figure(s):")
-    width = max(len(d[0]) for d in diffs)
-    for figure, issued_value, rederived_value in diffs:
-        click.echo(f"  {figure:<{width}}  issued {_fmt(issued_value)}  rederived {_fmt(rederived_value)}")
-    sys.exit(EXIT_DISAGREES)
+    else:
+        click.echo(f"{label} DISAGREES with the raw rows")
+    if result.differing_rows:
+        click.echo(f"{result.differing_rows} row(s) whose stored costs are not what their buckets and snapshots "
+                   f"give (first {len(result.first_differing)}):")
+        for r in result.first_differing:
+            why = f"  ({r.problem})" if r.problem else ""
+            click.echo(f"  request {r.request_id} at {r.occurred_at}: original_cost_usd stored "
+                       f"{_fmt(r.stored_original)} rederived {_fmt(r.rederived_original)}, actual_cost_usd "
+                       f"stored {_fmt(r.stored_actual)} rederived {_fmt(r.rederived_actual)}{why}")
+    if result.figure_diffs:
+        click.echo(f"{len(result.figure_diffs)} figure(s) of the issued reading differ from the re-derived ones:")
+        _table(result.figure_diffs, "issued", "rederived")
+    if result.late_rows:
+        click.echo(f"{result.late_rows} row(s) of {result.month:%Y-%m} recorded after the issuance, not in "
+                   f"version {result.version} (a correction, readings issue --reason, takes them in; "
+                   f"first {len(result.first_late)}):")
+        for late in result.first_late:
+            click.echo(f"  request {late.request_id} at {late.occurred_at}, recorded {late.recorded_at} "
+                       f"(recorded_seq {late.recorded_seq}): original_cost_usd {_fmt(late.original)}, "
+                       f"actual_cost_usd {_fmt(late.actual)}")
+        click.echo("their effect on each figure:")
+        _table(result.late_effect, "issued", "with late rows")
 
 
 @readings.command("share")
