@@ -180,6 +180,32 @@ def test_python_row_costs_equal_what_the_database_recorded_for_every_mechanics_r
     assert by_id["exact-hit"] == (D("0.006"), 0)
 
 
+def test_python_row_costs_credit_nothing_to_an_unconsented_mechanic(priced: Any, postgresql: Any) -> None:
+    """Issue 15's rule, re-derived independently: a mechanic the workload did not opt into
+    is recorded, and its part of the original equals its part of the actual (auto_route ->
+    the routed snapshot, prompt_cache_header -> the cache buckets as sent, batch_routing ->
+    batch prices, a Tessera cache hit -> an original of 0)."""
+    postgresql.execute("UPDATE tessera.workloads SET mechanic_auto_route = false, mechanic_prompt_cache_header = false,"
+                       " mechanic_batch_routing = false, mechanic_exact_cache = false,"
+                       " mechanic_semantic_cache = false WHERE workload_id = %s", (WL[A],))
+    postgresql.commit()
+    for rid, tokens, req, rte, mechanics, batch in MECHANICS_CASES:
+        _rec(priced, f"u-{rid}", tokens=tokens, requested=("anthropic", req), routed=("anthropic", rte),
+             mechanics=mechanics, batch=batch)
+    prices = load_prices(postgresql)
+    rows = postgresql.execute(
+        "SELECT request_id, requested_snapshot_id::text, routed_snapshot_id::text, uncached_input_tokens,"
+        " cache_read_input_tokens, cache_write_5m_input_tokens, cache_write_1h_input_tokens, output_tokens,"
+        " reasoning_tokens, batch, mechanics, unconsented_mechanics, original_cost_usd, actual_cost_usd"
+        " FROM tessera.optimize_savings ORDER BY request_id").fetchall()
+    assert len(rows) == len(MECHANICS_CASES)
+    assert {r[0] for r in rows if r[11]} == {f"u-{c[0]}" for c in MECHANICS_CASES if c[4]}, "all flagged"
+    for rid, req, rte, unc, cr, c5, c1, out, rea, batch, mech, uncons, orig, act in rows:
+        assert row_costs(prices[req], prices[rte], unc, cr, c5, c1, out, rea, batch, mech, uncons) == (orig, act), rid
+        if uncons:  # no saving credited: the original is what was actually paid
+            assert orig == act, rid
+
+
 # --------------------------------------------------------------------------- tampering before issuance
 
 

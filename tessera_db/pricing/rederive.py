@@ -212,27 +212,39 @@ def request_cost(price: Price, uncached: int = 0, cache_read: int = 0, cache_wri
                      batch)
 
 
-#: What a mechanics stack changes in the pricing: (prompt_cache_header fired,
-#: batch_routing fired, a Tessera cache hit).
-Flags = tuple[bool, bool, bool]
+#: What a mechanics stack changes in the pricing: (prompt_cache_header credited,
+#: batch_routing credited, a Tessera cache hit, the original is 0, the original is priced
+#: at the routed snapshot). The last two, and a mechanic fired but not credited, come
+#: from the mechanics that fired without consent or under the kill switch (issue 15,
+#: docs/operations.md): no saving is credited to them, so their part of the original
+#: equals their part of the actual.
+Flags = tuple[bool, bool, bool, bool, bool]
 
 
-def flags_of(mechanics: Iterable[str]) -> Flags:
-    m = set(mechanics)
-    return "prompt_cache_header" in m, "batch_routing" in m, bool(m & CACHE_HIT_MECHANICS)
+def flags_of(mechanics: Iterable[str], unconsented: Iterable[str] = ()) -> Flags:
+    m, u = set(mechanics), set(unconsented)
+    return ("prompt_cache_header" in m and "prompt_cache_header" not in u,
+            "batch_routing" in m and "batch_routing" not in u,
+            bool(m & CACHE_HIT_MECHANICS),
+            bool(u & CACHE_HIT_MECHANICS),
+            "auto_route" in u)
 
 
 def _row_costs(requested: Rates, routed: Rates, uncached: int, cache_read: int, cache_5m: int, cache_1h: int,
                output: int, reasoning: int | None, batch: bool, flags: Flags) -> tuple[Decimal, Decimal]:
-    cache_credit, batch_credit, hit = flags
+    cache_credit, batch_credit, hit, original_zero, original_routed = flags
     # original: the request without Tessera, at the requested model's snapshot. What
     # Tessera turned on is taken away: prompt_cache_header -> the whole prompt uncached;
-    # batch_routing -> real-time prices.
-    if cache_credit:
-        original = _cost(requested, uncached + cache_read + cache_5m + cache_1h, 0, 0, 0, output, reasoning,
+    # batch_routing -> real-time prices. What it turned on without consent is credited
+    # nothing: auto_route -> the routed snapshot; a cache hit -> 0, like the actual.
+    base = routed if original_routed else requested
+    if original_zero:
+        original = ZERO
+    elif cache_credit:
+        original = _cost(base, uncached + cache_read + cache_5m + cache_1h, 0, 0, 0, output, reasoning,
                          batch and not batch_credit)
     else:
-        original = _cost(requested, uncached, cache_read, cache_5m, cache_1h, output, reasoning,
+        original = _cost(base, uncached, cache_read, cache_5m, cache_1h, output, reasoning,
                          batch and not batch_credit)
     # actual: the buckets as sent, at the routed model's snapshot; nothing for a hit of
     # Tessera's own cache (no provider call was made).
@@ -243,11 +255,12 @@ def _row_costs(requested: Rates, routed: Rates, uncached: int, cache_read: int, 
 
 def row_costs(requested: Price, routed: Price, uncached: int = 0, cache_read: int = 0, cache_write_5m: int = 0,
               cache_write_1h: int = 0, output: int = 0, reasoning: int | None = None, batch: bool = False,
-              mechanics: Iterable[str] = ()) -> tuple[Decimal, Decimal]:
-    """(original_cost_usd, actual_cost_usd) of one recorded request (exact)."""
+              mechanics: Iterable[str] = (), unconsented: Iterable[str] = ()) -> tuple[Decimal, Decimal]:
+    """(original_cost_usd, actual_cost_usd) of one recorded request (exact);
+    ``unconsented``: the row's unconsented_mechanics."""
     with decimal.localcontext(EXACT):
         return _row_costs(rates_of(requested), rates_of(routed), uncached, cache_read, cache_write_5m,
-                          cache_write_1h, output, reasoning, batch, flags_of(mechanics))
+                          cache_write_1h, output, reasoning, batch, flags_of(mechanics, unconsented))
 
 
 # --------------------------------------------------------------------------- figures
@@ -483,7 +496,7 @@ COPY (SELECT s.request_id, s.recorded_seq, s.requested_snapshot_id, s.routed_sna
              s.uncached_input_tokens, s.cache_read_input_tokens, s.cache_write_5m_input_tokens,
              s.cache_write_1h_input_tokens, s.output_tokens, s.reasoning_tokens, s.batch,
              pg_catalog.array_to_string(s.mechanics, ','), s.feature_tag,
-             s.original_cost_usd, s.actual_cost_usd
+             s.original_cost_usd, s.actual_cost_usd, pg_catalog.array_to_string(s.unconsented_mechanics, ',')
         FROM tessera.optimize_savings AS s
        WHERE s.client_id = {client}
          AND s.occurred_at >= {start} AND s.occurred_at < {end})
@@ -526,7 +539,7 @@ def rederive_reading(conn: psycopg.Connection[Any], client_id: Any, month: dt.da
     cutoff = int(reading["recorded_cutoff"])
     result = RederiveResult(str(client_id), month, int(reading["version"]), cutoff)
     rates = {sid.encode(): rates_of(p) for sid, p in load_prices(conn).items()}
-    flags: dict[bytes, Flags] = {}
+    flags: dict[tuple[bytes, bytes], Flags] = {}
     covered, late = _Figures(), _Figures()
     differing: list[tuple[bytes, bytes, bytes, Decimal | None, Decimal | None, str | None]] = []
     late_kept: list[tuple[bytes, int, Decimal, Decimal]] = []
@@ -544,7 +557,7 @@ def rederive_reading(conn: psycopg.Connection[Any], client_id: Any, month: dt.da
         for data in lines:
             line = bytes(data)
             (rid, seq_b, req, rte, unc_b, cr_b, c5_b, c1_b, out_b, rea_b, batch_b, mech, tag, orig_b,
-             act_b) = line[:-1].split(b"\t")
+             act_b, uncons) = line[:-1].split(b"\t")
             req_rates, rte_rates = rates.get(req), rates.get(rte)
             if defer is not None and (req_rates is None or rte_rates is None):
                 defer.append(line)
@@ -552,9 +565,10 @@ def rederive_reading(conn: psycopg.Connection[Any], client_id: Any, month: dt.da
             rows += 1
             unc, cr, c5, c1, out = int(unc_b), int(cr_b), int(c5_b), int(c1_b), int(out_b)
             rea = None if rea_b == _NULL else int(rea_b)
-            f = flags.get(mech)
+            f = flags.get((mech, uncons))
             if f is None:
-                f = flags[mech] = flags_of(mech.decode().split(",") if mech else ())
+                f = flags[mech, uncons] = flags_of(mech.decode().split(",") if mech else (),
+                                                   uncons.decode().split(",") if uncons else ())
             problem = None
             original = actual = ZERO
             if req_rates is None or rte_rates is None:
