@@ -1,0 +1,317 @@
+"""Evidence packs (issue 16): one client's month, as a reviewer or auditor takes it away.
+
+``build_pack`` gathers, as the caller (an operator, or that client's sponsor: row-level
+security decides what they may take), the files below; ``verify_pack`` checks a pack
+offline, with nothing but the pack and the public key(s). docs/evidence.md is the
+reference for the format::
+
+    manifest.json              what the pack is (client, month, who made it, when, from
+                               which database) and the SHA-256 and size of every other
+                               file, signed as a detached JWS (tessera_db/detached_jws.py)
+    policy-matrix.json         the live policy matrix of the deployment, as the client's
+                               identities see it (tessera_db/policy_matrix.py)
+    readings.json              every issued version of the month's reading
+    rederivation.json          the re-derivation of the latest version when the pack was
+                               made (tessera_db/pricing/rederive.py)
+    savings.jsonl              the month's optimize_savings rows of the client, as
+                               PostgreSQL renders them (numbers exactly as stored)
+    pricing-snapshots.jsonl    every pricing_catalog snapshot those rows reference
+    audit-events.jsonl         the month's audit events of the client: the 18 fields of
+                               encoding v1 as canonical text, and the content_hash
+    audit-proofs.jsonl         per sealed event: its leaf index and RFC 6962 audit path
+    checkpoint.json            the signed checkpoint the proofs lead to
+
+``verify_pack`` checks, stopping at the first failure: the manifest's signature; that
+the pack holds exactly the listed files with their hashes; the checkpoint's signature;
+every event's content hash and audit path against it, and that every event is the
+client's and the month's; and the re-derivation, recomputed here from the pack's own
+rows and prices, against the stored costs and the issued reading.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from tessera_db import detached_jws
+from tessera_db.audit import encoding
+from tessera_db.audit.proof import (
+    PROOF_FORMAT,
+    ProofError,
+    build_proofs,
+    check_checkpoint,
+    check_proof,
+    checkpoint_document,
+)
+from tessera_db.errors import NotFound, TesseraError
+
+PACK_FORMAT = "tessera.evidence_pack.v1"
+MANIFEST = "manifest.json"
+POLICY_MATRIX = "policy-matrix.json"
+READINGS = "readings.json"
+REDERIVATION = "rederivation.json"
+SAVINGS = "savings.jsonl"
+PRICES = "pricing-snapshots.jsonl"
+AUDIT_EVENTS = "audit-events.jsonl"
+AUDIT_PROOFS = "audit-proofs.jsonl"
+CHECKPOINT = "checkpoint.json"
+#: Every file of a pack but the manifest, in the order the manifest lists them.
+PACK_FILES = (POLICY_MATRIX, READINGS, REDERIVATION, SAVINGS, PRICES, AUDIT_EVENTS, AUDIT_PROOFS, CHECKPOINT)
+
+
+class EvidenceError(TesseraError):
+    """The pack does not check out (or is malformed)."""
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A built pack: file name -> bytes (the manifest included)."""
+
+    files: dict[str, bytes]
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(self.files[MANIFEST])
+        return document
+
+    def write(self, out: Path) -> Path:
+        """Write the pack to ``out``: a zip archive when the name ends in ``.zip``, else a
+        directory (created; it must be empty if it exists)."""
+        if out.suffix.lower() == ".zip":
+            with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                for name in (MANIFEST, *PACK_FILES):
+                    archive.writestr(name, self.files[name])
+            return out
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise TesseraError(f"{out} exists and is not an empty directory; give a new directory or a .zip name")
+        out.mkdir(parents=True, exist_ok=True)
+        for name in (MANIFEST, *PACK_FILES):
+            (out / name).write_bytes(self.files[name])
+        return out
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+def _lines(texts: Iterable[str]) -> bytes:
+    return "".join(f"{t}\n" for t in texts).encode()
+
+
+def _month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
+    start = month.replace(day=1)
+    return start, (start + dt.timedelta(days=32)).replace(day=1)
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def build_pack(conn: psycopg.Connection[Any], verifier: psycopg.Connection[Any], client_id: str,
+               month: dt.date, key: Ed25519PrivateKey, *, created_by: Mapping[str, str],
+               policy_matrix: Callable[[], Any], rederivation: Callable[[], Any],
+               now: dt.datetime | None = None) -> Pack:
+    """The evidence pack of ``client_id``'s ``month``.
+
+    ``conn`` is the caller's open transaction (``Database.as_operator`` /
+    ``as_sponsor``): every row comes through row-level security as that caller, so a
+    sponsor cannot pack another client (their reading is simply not there). ``verifier``
+    reads the whole log as the audit verifier does (service_role), only to compute the
+    inclusion proofs. ``policy_matrix`` and ``rederivation`` produce those two
+    documents; ``key`` signs the manifest."""
+    start, end = _month_bounds(month)
+    readings = conn.execute(
+        "SELECT to_jsonb(r)::text FROM tessera.monthly_readings r"
+        " WHERE client_id = %s AND month = %s ORDER BY version", (client_id, start)).fetchall()
+    if not readings:
+        raise NotFound(f"no issued reading of client {client_id} for {start:%Y-%m} that this identity may read "
+                       "(issue one with `tessera-db readings issue`, or check --as-sponsor / --as-operator)")
+    savings = [row[0] for row in conn.execute(
+        "SELECT to_jsonb(s)::text FROM tessera.optimize_savings s"
+        " WHERE client_id = %s AND occurred_at >= %s AND occurred_at < %s"
+        " ORDER BY occurred_at, request_id", (client_id, start, end))]
+    prices = [row[0] for row in conn.execute(
+        "SELECT to_jsonb(p)::text FROM tessera.pricing_catalog p"
+        " WHERE p.pricing_snapshot_id IN ("
+        "   SELECT requested_snapshot_id FROM tessera.optimize_savings"
+        "    WHERE client_id = %(c)s AND occurred_at >= %(s)s AND occurred_at < %(e)s"
+        "   UNION SELECT routed_snapshot_id FROM tessera.optimize_savings"
+        "    WHERE client_id = %(c)s AND occurred_at >= %(s)s AND occurred_at < %(e)s)"
+        " ORDER BY p.pricing_snapshot_id", {"c": client_id, "s": start, "e": end})]
+    events = conn.execute(
+        f"SELECT {encoding.SELECT_COLUMNS} FROM tessera.audit_events"
+        " WHERE client_id = %s AND occurred_at >= %s AND occurred_at < %s ORDER BY event_id",
+        (client_id, start, end)).fetchall()
+    event_ids = [int(e[0]) for e in events]
+    proofs, unsealed, latest = build_proofs(verifier, event_ids)
+    files: dict[str, bytes] = {
+        POLICY_MATRIX: _json(policy_matrix()),
+        READINGS: _lines(row[0] for row in readings),
+        REDERIVATION: _json(rederivation()),
+        SAVINGS: _lines(savings),
+        PRICES: _lines(prices),
+        AUDIT_EVENTS: _lines(json.dumps({**dict(zip(encoding.FIELDS, encoding.canonical_texts(e), strict=True)),
+                                         "content_hash": bytes(e[len(encoding.FIELDS)]).hex()}, sort_keys=True)
+                             for e in events),
+        AUDIT_PROOFS: _lines(json.dumps({"event_id": str(eid), "leaf_index": proofs[eid]["leaf_index"],
+                                         "audit_path": proofs[eid]["audit_path"]}, sort_keys=True)
+                             for eid in event_ids if eid in proofs),
+        CHECKPOINT: _json(checkpoint_document(latest)),
+    }
+    latest_reading = json.loads(readings[-1][0])
+    manifest: dict[str, Any] = {
+        "format": PACK_FORMAT,
+        "client_id": client_id,
+        "month": f"{start:%Y-%m}",
+        "created_at": _iso(now or dt.datetime.now(dt.timezone.utc)),
+        "created_by": dict(created_by),
+        "database": conn.execute("SELECT current_database()").fetchone()[0],  # type: ignore[index]
+        "reading_version": latest_reading["version"],
+        "audit": {"events": len(event_ids), "sealed": len(proofs), "unsealed_event_ids": [str(e) for e in unsealed],
+                  "checkpoint_id": latest.checkpoint_id},
+        "savings_rows": len(savings),
+        "files": {name: {"sha256": hashlib.sha256(files[name]).hexdigest(), "bytes": len(files[name])}
+                  for name in PACK_FILES},
+    }
+    files[MANIFEST] = _json(detached_jws.sign(manifest, key))
+    return Pack(files)
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def read_pack(path: Path) -> dict[str, bytes]:
+    """Every file of a pack directory or zip archive (names relative to its root)."""
+    if path.is_dir():
+        return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+    try:
+        with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as archive:
+            return {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise EvidenceError(f"{path} is neither a pack directory nor a readable zip archive ({exc})") from None
+
+
+def _jsonl(data: bytes, name: str) -> list[dict[str, Any]]:
+    try:
+        rows = [json.loads(line, parse_float=Decimal) for line in data.decode().splitlines() if line]
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EvidenceError(f"{name} is not JSON lines ({exc})") from None
+    if not all(isinstance(r, dict) for r in rows):
+        raise EvidenceError(f"{name}: every line must be a JSON object")
+    return rows
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify_pack`` checked, one line per step (for the CLI)."""
+
+    lines: list[str]
+
+
+def verify_pack(files: Mapping[str, bytes], public_key: Ed25519PublicKey,
+                audit_public_key: Ed25519PublicKey | None = None,
+                rederive: Callable[[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]], list[str]]
+                | None = None) -> VerifyReport:
+    """Check a pack offline. ``rederive(savings, prices, readings)`` re-prices the rows
+    and compares them with the stored costs and the latest reading, returning its
+    summary lines or raising EvidenceError. Raises EvidenceError at the first failure."""
+    report: list[str] = []
+    # 1. the manifest and its signature
+    try:
+        manifest = json.loads(files[MANIFEST])
+    except KeyError:
+        raise EvidenceError(f"the pack has no {MANIFEST}") from None
+    except ValueError as exc:
+        raise EvidenceError(f"{MANIFEST} is not JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != PACK_FORMAT:
+        raise EvidenceError(f"{MANIFEST} is not a {PACK_FORMAT} manifest")
+    try:
+        kid = detached_jws.verify(manifest, public_key)
+    except detached_jws.SignatureError as exc:
+        raise EvidenceError(f"the manifest's signature: {exc}") from None
+    report.append(f"manifest signed by key {kid}")
+    # 2. exactly the listed files, each with its hash
+    listed = manifest.get("files")
+    if not isinstance(listed, dict) or set(listed) != set(PACK_FILES):
+        raise EvidenceError(f"the manifest must list exactly {', '.join(PACK_FILES)}")
+    extra = sorted(set(files) - set(PACK_FILES) - {MANIFEST})
+    if extra:
+        raise EvidenceError(f"the pack holds files the manifest does not list: {', '.join(extra)}")
+    for name in PACK_FILES:
+        if name not in files:
+            raise EvidenceError(f"{name} is missing from the pack")
+        digest = hashlib.sha256(files[name]).hexdigest()
+        if digest != listed[name].get("sha256") or len(files[name]) != listed[name].get("bytes"):
+            raise EvidenceError(f"{name}: its SHA-256 is {digest}, not the manifest's "
+                                f"{listed[name].get('sha256')} (the file was changed after the pack was signed)")
+    report.append(f"{len(PACK_FILES)} files match their SHA-256 in the manifest")
+    # 3. the audit events and their proofs against the checkpoint
+    report.append(_verify_audit(files, manifest, audit_public_key or public_key))
+    # 4. the re-derivation from the pack's own rows and prices
+    savings = _jsonl(files[SAVINGS], SAVINGS)
+    prices = _jsonl(files[PRICES], PRICES)
+    readings = _jsonl(files[READINGS], READINGS)
+    if len(savings) != manifest.get("savings_rows"):
+        raise EvidenceError(f"{SAVINGS} holds {len(savings)} rows, the manifest says {manifest.get('savings_rows')}")
+    start, end = _month_bounds(dt.date.fromisoformat(f"{manifest['month']}-01"))
+    for row in savings:
+        occurred = dt.datetime.fromisoformat(str(row.get("occurred_at")))
+        if row.get("client_id") != manifest["client_id"] or not (
+                dt.datetime.combine(start, dt.time(), dt.timezone.utc) <= occurred
+                < dt.datetime.combine(end, dt.time(), dt.timezone.utc)):
+            raise EvidenceError(f"{SAVINGS}: request {row.get('request_id')} is not the client's or not in "
+                                f"{manifest['month']}")
+    if not readings or readings[-1].get("version") != manifest.get("reading_version"):
+        raise EvidenceError(f"{READINGS} does not end with the manifest's reading version "
+                            f"{manifest.get('reading_version')}")
+    if rederive is not None:
+        report.extend(rederive(savings, prices, readings))
+    return VerifyReport(report)
+
+
+def _verify_audit(files: Mapping[str, bytes], manifest: Mapping[str, Any], audit_key: Ed25519PublicKey) -> str:
+    try:
+        checkpoint = json.loads(files[CHECKPOINT])
+    except ValueError as exc:
+        raise EvidenceError(f"{CHECKPOINT} is not JSON ({exc})") from None
+    events = _jsonl(files[AUDIT_EVENTS], AUDIT_EVENTS)
+    proofs = {str(p.get("event_id")): p for p in _jsonl(files[AUDIT_PROOFS], AUDIT_PROOFS)}
+    audit = manifest.get("audit") or {}
+    unsealed = set(audit.get("unsealed_event_ids") or [])
+    if len(events) != audit.get("events") or len(proofs) != audit.get("sealed"):
+        raise EvidenceError(f"{AUDIT_EVENTS} / {AUDIT_PROOFS} hold {len(events)} events and {len(proofs)} proofs; "
+                            f"the manifest says {audit.get('events')} and {audit.get('sealed')}")
+    try:
+        check_checkpoint(checkpoint, audit_key)
+    except ProofError as exc:
+        raise EvidenceError(f"{CHECKPOINT}: {exc.message}") from None
+    month = str(manifest.get("month"))
+    for event in events:
+        eid = str(event.get("event_id"))
+        if event.get("client_id") != manifest.get("client_id") or not str(event.get("occurred_at")).startswith(month):
+            raise EvidenceError(f"audit event {eid} is not the client's or not in {month}")
+        proof = proofs.get(eid)
+        if proof is None:
+            if eid not in unsealed:
+                raise EvidenceError(f"audit event {eid} has no inclusion proof and is not listed as unsealed")
+            continue
+        document = {"format": PROOF_FORMAT, "event": {f: event.get(f) for f in encoding.FIELDS},
+                    "content_hash": event.get("content_hash"), "leaf_index": proof.get("leaf_index"),
+                    "audit_path": proof.get("audit_path"), "checkpoint": checkpoint}
+        try:
+            check_proof(document, audit_key)
+        except ProofError as exc:
+            raise EvidenceError(f"audit event {eid}: {exc.message}") from None
+    return (f"{len(proofs)} audit events proven against checkpoint {checkpoint.get('checkpoint_id')} "
+            f"(tree of {checkpoint.get('tree_size')} leaves), {len(unsealed)} not sealed yet")
