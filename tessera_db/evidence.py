@@ -315,3 +315,48 @@ def _verify_audit(files: Mapping[str, bytes], manifest: Mapping[str, Any], audit
             raise EvidenceError(f"audit event {eid}: {exc.message}") from None
     return (f"{len(proofs)} audit events proven against checkpoint {checkpoint.get('checkpoint_id')} "
             f"(tree of {checkpoint.get('tree_size')} leaves), {len(unsealed)} not sealed yet")
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def client_policy_matrix(conn: psycopg.Connection[Any], client_id: str) -> dict[str, Any]:
+    """The deployment's row-level security as the pack's reader needs it: every policy
+    and table privilege of the project schemas, read from the catalog (any role may)."""
+    policies = conn.execute(
+        "SELECT schemaname || '.' || tablename, policyname, permissive, roles::text[], cmd, qual, with_check"
+        "  FROM pg_catalog.pg_policies WHERE schemaname IN ('tessera', 'tessera_private')"
+        " ORDER BY 1, 2").fetchall()
+    grants = conn.execute(
+        "SELECT table_schema || '.' || table_name, grantee, string_agg(privilege_type, ',' ORDER BY privilege_type)"
+        "  FROM information_schema.role_table_grants WHERE table_schema = 'tessera'"
+        " GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+    return {
+        "client_id": client_id,
+        "policies": [dict(zip(("table", "policy", "permissive", "roles", "command", "using", "with_check"), p,
+                              strict=True)) for p in policies],
+        "table_grants": [{"table": t, "grantee": g, "privileges": p.split(",")} for t, g, p in grants],
+    }
+
+
+def rederivation_document(conn: psycopg.Connection[Any], client_id: str, month: dt.date) -> dict[str, Any]:
+    """The re-derivation of the latest issued reading when the pack is made."""
+    differences = conn.execute(
+        "SELECT figure, issued::text, rederived::text FROM tessera.rederive_monthly_reading(%s, %s)",
+        (client_id, month)).fetchall()
+    return {"agrees": not differences,
+            "differences": [{"figure": f, "issued": i, "rederived": r} for f, i, r in differences]}
+
+
+def rederive_offline(savings: list[dict[str, Any]], prices: list[dict[str, Any]],
+                     readings: list[dict[str, Any]]) -> list[str]:
+    """Recompute the latest reading's totals from the pack's rows and compare."""
+    latest = readings[-1]
+    totals = {name: sum((Decimal(str(r[name])) for r in savings), Decimal(0))
+              for name in ("original_cost_usd", "actual_cost_usd")}
+    for name, value in totals.items():
+        if value != Decimal(str(latest[name])):
+            raise EvidenceError(f"{name}: the pack's rows add up to {value}, the issued reading says {latest[name]}")
+    if len(savings) != latest["requests"]:
+        raise EvidenceError(f"the pack holds {len(savings)} rows, the issued reading counts {latest['requests']}")
+    return [f"reading version {latest['version']} re-derived from {len(savings)} rows and {len(prices)} prices"]

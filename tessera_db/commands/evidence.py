@@ -73,7 +73,7 @@ def pack(client_id: str, month: dt.date, out: Path, as_sponsor: str | None, as_o
         with session(db, as_sponsor, as_operator, "evidence-pack") as conn:
             built = packs.build_pack(
                 conn, verifier, client_id, month, key, created_by=who,
-                policy_matrix=lambda: packs.client_policy_matrix(url, client_id),
+                policy_matrix=lambda: packs.client_policy_matrix(conn, client_id),
                 rederivation=lambda: packs.rederivation_document(conn, client_id, month))
     written = built.write(out)
     manifest = built.manifest
