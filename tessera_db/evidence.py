@@ -44,7 +44,7 @@ from typing import Any
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from tessera_db import detached_jws
+from tessera_db import detached_jws, policy_matrix
 from tessera_db.audit import encoding
 from tessera_db.audit.proof import (
     PROOF_FORMAT,
@@ -321,8 +321,18 @@ def _verify_audit(files: Mapping[str, bytes], manifest: Mapping[str, Any], audit
 
 
 def client_policy_matrix(conn: psycopg.Connection[Any], client_id: str) -> dict[str, Any]:
-    """The deployment's row-level security as the pack's reader needs it: every policy
-    and table privilege of the project schemas, read from the catalog (any role may)."""
+    """The access rules the client's data lives under, as the pack's maker can read them:
+
+    * ``declared``: the reviewed table x identity x command matrix and function grid
+      shipped with tessera-db (tessera_db/data/policy_matrix.json), which
+      ``tessera-db policy diff`` proves the deployment matches;
+    * ``functions``: the function grid observed now from this deployment's catalog
+      (EXECUTE per role, definer or invoker, search_path, what each may touch);
+    * ``policies`` and ``table_grants``: every row-level security policy and table
+      privilege of the project schemas, from the catalog.
+
+    A full live probe needs a superuser-like login (``tessera-db policy matrix``); the
+    catalog parts need none, so a sponsor's pack carries them too."""
     policies = conn.execute(
         "SELECT schemaname || '.' || tablename, policyname, permissive, roles::text[], cmd, qual, with_check"
         "  FROM pg_catalog.pg_policies WHERE schemaname IN ('tessera', 'tessera_private')"
@@ -333,6 +343,9 @@ def client_policy_matrix(conn: psycopg.Connection[Any], client_id: str) -> dict[
         " GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
     return {
         "client_id": client_id,
+        "declared": policy_matrix.load().to_json(meta=False),
+        "functions": {f"{policy_matrix.SCHEMA}.{sig}": info.to_json()
+                      for sig, info in sorted(policy_matrix.observe_functions(conn).items())},
         "policies": [dict(zip(("table", "policy", "permissive", "roles", "command", "using", "with_check"), p,
                               strict=True)) for p in policies],
         "table_grants": [{"table": t, "grantee": g, "privileges": p.split(",")} for t, g, p in grants],
