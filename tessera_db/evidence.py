@@ -31,6 +31,7 @@ rows and prices, against the stored costs and the issued reading.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import hashlib
 import io
 import json
@@ -55,6 +56,7 @@ from tessera_db.audit.proof import (
     checkpoint_document,
 )
 from tessera_db.errors import NotFound, TesseraError
+from tessera_db.pricing import rederive
 
 PACK_FORMAT = "tessera.evidence_pack.v1"
 MANIFEST = "manifest.json"
@@ -352,24 +354,125 @@ def client_policy_matrix(conn: psycopg.Connection[Any], client_id: str) -> dict[
     }
 
 
+def _plain(value: Any) -> Any:
+    """A re-derivation value as JSON: numbers exactly as computed (text), tuples as lists."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {json.dumps(list(k)) if isinstance(k, tuple) else str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def rederivation_document(conn: psycopg.Connection[Any], client_id: str, month: dt.date) -> dict[str, Any]:
-    """The re-derivation of the latest issued reading when the pack is made."""
-    differences = conn.execute(
-        "SELECT figure, issued::text, rederived::text FROM tessera.rederive_monthly_reading(%s, %s)",
-        (client_id, month)).fetchall()
-    return {"agrees": not differences,
-            "differences": [{"figure": f, "issued": i, "rederived": r} for f, i, r in differences]}
+    """The re-derivation of the latest issued reading when the pack is made
+    (tessera_db/pricing/rederive.py: every row re-priced from its buckets and snapshots)."""
+    result = rederive.rederive_reading(conn, client_id, month.replace(day=1), keep=100)
+    return {
+        "version": result.version, "recorded_cutoff": result.recorded_cutoff, "rows": result.rows,
+        "agrees": result.agrees, "differing_rows": result.differing_rows,
+        "first_differing": [_plain(vars(d)) for d in result.first_differing],
+        "figure_diffs": [_plain(vars(d)) for d in result.figure_diffs],
+        "late_rows": result.late_rows, "first_late": [_plain(vars(d)) for d in result.first_late],
+        "late_effect": [_plain(vars(d)) for d in result.late_effect],
+        "snapshots_used": result.snapshots_used,
+    }
+
+
+def _price(row: Mapping[str, Any]) -> rederive.Price:
+    def opt(name: str) -> Decimal | None:
+        return None if row.get(name) is None else Decimal(str(row[name]))
+
+    tier = row.get("tier_threshold_tokens")
+    return rederive.Price(
+        str(row["pricing_snapshot_id"]), str(row["provider"]), str(row["model"]),
+        Decimal(str(row["input_usd_per_token"])), Decimal(str(row["output_usd_per_token"])),
+        opt("cache_read_usd_per_token"), opt("cache_write_5m_usd_per_token"), opt("cache_write_1h_usd_per_token"),
+        opt("batch_input_usd_per_token"), opt("batch_output_usd_per_token"), None if tier is None else int(tier),
+        opt("above_tier_input_usd_per_token"), opt("above_tier_output_usd_per_token"),
+        opt("above_tier_cache_read_usd_per_token"))
+
+
+def _figures(rows: Iterable[tuple[Mapping[str, Any], Decimal, Decimal]]) -> dict[str, Any]:
+    """A reading's figures from (row, original, actual) triples, in the shape
+    rederive.figures_diff compares."""
+    def sums() -> list[Any]:
+        return [0, 0, 0, 0, 0, 0, 0, Decimal(0), Decimal(0)]
+
+    total = sums()
+    mech: dict[tuple[str, ...], list[Any]] = {}
+    tags: dict[str | None, list[Any]] = {}
+    snaps: set[str] = set()
+    for row, original, actual in rows:
+        values = [1, row["uncached_input_tokens"], row["cache_read_input_tokens"], row["cache_write_5m_input_tokens"],
+                  row["cache_write_1h_input_tokens"], row["output_tokens"], row.get("reasoning_tokens") or 0,
+                  original, actual]
+        for target in (total, mech.setdefault(tuple(row["mechanics"]), sums()),
+                       tags.setdefault(row.get("feature_tag"), sums())):
+            for i, x in enumerate(values):
+                target[i] += x
+        snaps.update((str(row["requested_snapshot_id"]), str(row["routed_snapshot_id"])))
+
+    def metrics(v: list[Any]) -> dict[str, Any]:
+        return dict(zip(rederive.METRICS, [*v, v[7] - v[8]], strict=True))
+
+    return {**metrics(total), "snapshot_ids": sorted(snaps),
+            "by_mechanics": {k: metrics(v) for k, v in mech.items()},
+            "by_feature_tag": {k: metrics(v) for k, v in tags.items()}}
+
+
+def _issued(reading: Mapping[str, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = {m: reading[m] for m in rederive.METRICS}
+    doc["snapshot_ids"] = sorted(str(s) for s in reading["snapshot_ids"])
+    doc["by_mechanics"] = {tuple(e["mechanics"]): {k: v for k, v in e.items() if k != "mechanics"}
+                           for e in reading["by_mechanics"]}
+    doc["by_feature_tag"] = {e["feature_tag"]: {k: v for k, v in e.items() if k != "feature_tag"}
+                             for e in reading["by_feature_tag"]}
+    return doc
 
 
 def rederive_offline(savings: list[dict[str, Any]], prices: list[dict[str, Any]],
                      readings: list[dict[str, Any]]) -> list[str]:
-    """Recompute the latest reading's totals from the pack's rows and compare."""
+    """Re-derive the latest reading from the pack's own rows and prices, independently of
+    the database: every row re-priced from its token buckets and the snapshots it names
+    (tessera_db/pricing/rederive.py's rules) must equal its stored costs, and the rows
+    inside the reading's cut-off (recorded_seq <= recorded_cutoff) must add up to every
+    figure of the issued reading. Rows recorded later are counted apart, not an error."""
     latest = readings[-1]
-    totals = {name: sum((Decimal(str(r[name])) for r in savings), Decimal(0))
-              for name in ("original_cost_usd", "actual_cost_usd")}
-    for name, value in totals.items():
-        if value != Decimal(str(latest[name])):
-            raise EvidenceError(f"{name}: the pack's rows add up to {value}, the issued reading says {latest[name]}")
-    if len(savings) != latest["requests"]:
-        raise EvidenceError(f"the pack holds {len(savings)} rows, the issued reading counts {latest['requests']}")
-    return [f"reading version {latest['version']} re-derived from {len(savings)} rows and {len(prices)} prices"]
+    by_id = {str(p["pricing_snapshot_id"]): _price(p) for p in prices}
+    cutoff = int(latest["recorded_cutoff"])
+    covered: list[tuple[Mapping[str, Any], Decimal, Decimal]] = []
+    late = 0
+    with decimal.localcontext(rederive.exact()):
+        for row in savings:
+            rid = row.get("request_id")
+            try:
+                requested, routed = by_id[str(row["requested_snapshot_id"])], by_id[str(row["routed_snapshot_id"])]
+            except KeyError as exc:
+                raise EvidenceError(f"{SAVINGS}: request {rid} names pricing snapshot {exc.args[0]}, which "
+                                    f"{PRICES} does not hold") from None
+            try:
+                original, actual = rederive.row_costs(
+                    requested, routed, row["uncached_input_tokens"], row["cache_read_input_tokens"],
+                    row["cache_write_5m_input_tokens"], row["cache_write_1h_input_tokens"], row["output_tokens"],
+                    row.get("reasoning_tokens"), bool(row["batch"]), row["mechanics"],
+                    row.get("unconsented_mechanics") or ())
+            except rederive.MissingPrice as exc:
+                raise EvidenceError(f"{SAVINGS}: request {rid} cannot be priced from its snapshots ({exc})") from None
+            stored = (Decimal(str(row["original_cost_usd"])), Decimal(str(row["actual_cost_usd"])))
+            if stored != (original, actual):
+                raise EvidenceError(f"{SAVINGS}: request {rid} stores original {stored[0]} / actual {stored[1]} USD, "
+                                    f"but its buckets and snapshots give {original} / {actual}")
+            if int(row["recorded_seq"]) <= cutoff:
+                covered.append((row, original, actual))
+            else:
+                late += 1
+        differences = rederive.figures_diff(_issued(latest), _figures(covered))
+    if differences:
+        first = differences[0]
+        raise EvidenceError(f"reading version {latest['version']}: {first.figure} is {first.left} as issued but "
+                            f"{first.right} re-derived from the pack's rows ({len(differences)} figure(s) differ)")
+    return [f"reading version {latest['version']} re-derived from {len(covered)} rows re-priced with "
+            f"{len(by_id)} pricing snapshots; every figure agrees ({late} row(s) recorded after its issuance "
+            "counted apart)"]

@@ -139,6 +139,37 @@ def test_a_pack_of_a_tampered_event_fails_its_proof(world: World) -> None:
         _verify(dict(files), world)
 
 
+def test_a_cost_edited_before_packing_fails_the_offline_rederivation(world: World) -> None:
+    """A superuser edits a stored cost (triggers off): the pack carries the edited row,
+    hashed and signed, and the offline re-pricing from its buckets and snapshots names it."""
+    world.seal()
+    victim = world.su.execute("SELECT request_id FROM tessera.optimize_savings WHERE client_id = %s"
+                              " ORDER BY recorded_seq LIMIT 1", (ACME,)).fetchone()[0]  # type: ignore[index]
+    Tamper(world.su)("tessera.optimize_savings",
+                     ("UPDATE tessera.optimize_savings SET actual_cost_usd = actual_cost_usd + 0.000001"
+                      " WHERE client_id = %s AND request_id = %s", (ACME, victim)))
+    pack = _pack(world)
+    assert json.loads(pack.files[evidence.REDERIVATION])["agrees"] is False  # as the database saw it then
+    with pytest.raises(evidence.EvidenceError, match=f"request {victim} stores original .* but its buckets"):
+        _verify(dict(pack.files), world)
+
+
+def test_a_re_signed_pack_with_an_edited_reading_fails_the_rederivation(world: World) -> None:
+    world.seal()
+    files = dict(_pack(world).files)
+    lines = files[evidence.READINGS].decode().splitlines()
+    reading = json.loads(lines[-1])
+    reading["savings_usd"] = 1000
+    lines[-1] = json.dumps(reading)
+    files[evidence.READINGS] = ("\n".join(lines) + "\n").encode()
+    manifest = json.loads(files[evidence.MANIFEST])
+    manifest["files"][evidence.READINGS] = {"sha256": hashlib.sha256(files[evidence.READINGS]).hexdigest(),
+                                            "bytes": len(files[evidence.READINGS])}
+    files[evidence.MANIFEST] = json.dumps(detached_jws.sign(manifest, world.key)).encode()
+    with pytest.raises(evidence.EvidenceError, match="savings_usd is 1000 as issued but"):
+        _verify(files, world)
+
+
 def test_a_pack_signed_by_another_key_fails(world: World) -> None:
     world.seal()
     files = _pack(world, key=Ed25519PrivateKey.generate()).files
