@@ -24,6 +24,7 @@ from tessera_db.cluster import LOGIN_ROLES, SUPERUSER
 from tessera_db.commands import (
     audit,
     clients,
+    evidence,
     jobs,
     keys,
     operations,
@@ -203,6 +204,7 @@ main.add_command(jobs.jobs)
 main.add_command(policy.policy)
 main.add_command(operations.sla_group)
 main.add_command(operations.killswitch_group)
+main.add_command(evidence.evidence)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -26,14 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from joserfc import jws
-from joserfc.errors import JoseError
-from joserfc.jwk import OKPKey
 
+from tessera_db import detached_jws
 from tessera_db.audit.proof import ProofError, build_proof, check_proof
-from tessera_db.audit.signing import key_id
 from tessera_db.errors import TesseraError, translate_errors
 
 CERTIFICATE_FORMAT = "tessera.deletion_certificate.v1"
@@ -106,11 +102,6 @@ def wait_for_proof(verifier_conn: psycopg.Connection[Any], event_id: int, *, tim
             time.sleep(poll)
 
 
-def canonical(document: dict[str, Any]) -> bytes:
-    """The signed bytes: the RFC 8785 canonical JSON of every member but ``signature``."""
-    return rfc8785.dumps({k: v for k, v in document.items() if k != "signature"})
-
-
 def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -132,12 +123,7 @@ def build_certificate(erasure: Erasure, proof: dict[str, Any], key: Ed25519Priva
         "erasure_event_id": erasure.erasure_event_id,
         "erasure_event_proof": proof,
     }
-    kid = key_id(key.public_key())
-    token = jws.serialize_compact({"alg": "Ed25519", "kid": kid}, canonical(document), OKPKey.import_key(key),
-                                  algorithms=["Ed25519"])
-    header, _, signature = token.split(".")
-    document["signature"] = {"alg": "Ed25519", "kid": kid, "jws": f"{header}..{signature}"}
-    return document
+    return detached_jws.sign(document, key)
 
 
 def verify_certificate(document: Any, public_key: Ed25519PublicKey,
@@ -149,17 +135,10 @@ def verify_certificate(document: Any, public_key: Ed25519PublicKey,
     raises CertificateError naming the first failing step."""
     if not isinstance(document, dict) or document.get("format") != CERTIFICATE_FORMAT:
         raise CertificateError(f"not a {CERTIFICATE_FORMAT} document")
-    signature = document.get("signature")
-    if not isinstance(signature, dict) or not isinstance(signature.get("jws"), str):
-        raise CertificateError("the certificate carries no detached JWS signature")
-    if signature.get("kid") != key_id(public_key):
-        raise CertificateError(f"signed with key {signature.get('kid')}, not this public key ({key_id(public_key)})")
     try:
-        jws.deserialize_compact(signature["jws"], OKPKey.import_key(public_key), algorithms=["Ed25519"],
-                                payload=canonical(document))
-    except (JoseError, ValueError) as exc:
-        raise CertificateError(f"the signature does not verify over the certificate's content ({exc}): the "
-                               "certificate was changed after it was signed") from None
+        kid = detached_jws.verify(document, public_key)
+    except detached_jws.SignatureError as exc:
+        raise CertificateError(f"the certificate's signature: {exc}") from None
     proof = document.get("erasure_event_proof")
     try:
         summary = check_proof(proof, audit_public_key or public_key)
@@ -181,4 +160,4 @@ def verify_certificate(document: Any, public_key: Ed25519PublicKey,
         raise CertificateError("the certificate's client, tier or per-table counts differ from the sealed "
                                "erasure event's")
     return (f"OK: client {document['client_id']} ({document['plan_tier']}) erased {document['finished_at']} "
-            f"by {document['initiated_by']}; signed by key {signature['kid']}; {summary}")
+            f"by {document['initiated_by']}; signed by key {kid}; {summary}")

@@ -73,13 +73,19 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return frontier.root()
 
 
-def _mth(leaves: Sequence[bytes], lo: int, hi: int) -> bytes:
-    """MTH of leaves[lo:hi] (hi > lo), recursively as the RFC defines it."""
+def _mth(leaves: Sequence[bytes], lo: int, hi: int, memo: dict[tuple[int, int], bytes] | None = None) -> bytes:
+    """MTH of leaves[lo:hi] (hi > lo), recursively as the RFC defines it. ``memo`` keeps
+    subtree hashes across calls, so many proofs over one tree hash each node once."""
     n = hi - lo
     if n == 1:
         return leaves[lo]
+    if memo is not None and (lo, hi) in memo:
+        return memo[lo, hi]
     k = _split(n)
-    return node_hash(_mth(leaves, lo, lo + k), _mth(leaves, lo + k, hi))
+    value = node_hash(_mth(leaves, lo, lo + k, memo), _mth(leaves, lo + k, hi, memo))
+    if memo is not None:
+        memo[lo, hi] = value
+    return value
 
 
 class Frontier:
@@ -194,9 +200,11 @@ def aligned_subtrees(leaves: Sequence[bytes], start: int) -> list[tuple[int, byt
 # -- inclusion proofs (audit paths) -------------------------------------------------
 
 
-def inclusion_proof(leaves: Sequence[bytes], index: int, size: int | None = None) -> list[bytes]:
+def inclusion_proof(leaves: Sequence[bytes], index: int, size: int | None = None,
+                    memo: dict[tuple[int, int], bytes] | None = None) -> list[bytes]:
     """The audit path of leaf ``index`` in the tree of the first ``size`` leaves
-    (RFC 6962 PATH(m, D[n])), bottom-up."""
+    (RFC 6962 PATH(m, D[n])), bottom-up. Pass the same ``memo`` (an empty dict at first)
+    to every call over one tree to hash each subtree once."""
     n = len(leaves) if size is None else size
     if not 0 <= index < n <= len(leaves):
         raise ValueError(f"leaf index {index} is not in a tree of {n} leaves")
@@ -206,10 +214,10 @@ def inclusion_proof(leaves: Sequence[bytes], index: int, size: int | None = None
     while hi - lo > 1:
         k = _split(hi - lo)
         if m < k:
-            path.append(_mth(leaves, lo + k, hi))
+            path.append(_mth(leaves, lo + k, hi, memo))
             hi = lo + k
         else:
-            path.append(_mth(leaves, lo, lo + k))
+            path.append(_mth(leaves, lo, lo + k, memo))
             lo, m = lo + k, m - k
     path.reverse()
     return path

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import alembic.util
@@ -84,6 +85,14 @@ def parse_uuid(_ctx: Any, _param: Any, value: str) -> str:
         return str(uuid.UUID(value.strip()))
     except ValueError:
         raise click.BadParameter(f"not a client id (uuid): {value!r}") from None
+
+
+def dev_key(name: str) -> Path | None:
+    """The dev cluster's demo key (``tessera-db dev up`` creates it), if there is one."""
+    from tessera_db.paths import state_root
+
+    path = state_root() / name
+    return path if path.exists() else None
 
 
 def resolve_app_dsn(dsn: str | None) -> str:

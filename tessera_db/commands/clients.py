@@ -22,18 +22,17 @@ from typing import Any
 
 import click
 
-from tessera_db.commands._options import client_option, dsn_option, friendly_errors, resolve_app_dsn, resolve_dsn
+from tessera_db.commands._options import (
+    client_option,
+    dev_key,
+    dsn_option,
+    friendly_errors,
+    resolve_app_dsn,
+    resolve_dsn,
+)
 from tessera_db.errors import TesseraError
 
 EXIT_FAILED = 3
-
-
-def _dev_key(name: str) -> Path | None:
-    """The dev cluster's demo key (``tessera-db dev up`` creates it), if there is one."""
-    from tessera_db.paths import state_root
-
-    path = state_root() / name
-    return path if path.exists() else None
 
 
 @click.group()
@@ -67,7 +66,7 @@ def erase(client_id: str, reason: str, as_operator: str, out: Path | None, signi
     from tessera_db.audit.signing import load_private_key
     from tessera_db.db import Database
 
-    signing_key = signing_key or _dev_key("audit-demo.key")
+    signing_key = signing_key or dev_key("audit-demo.key")
     if signing_key is None:
         raise click.UsageError("give --signing-key (or $TESSERA_CERTIFICATE_KEY): the certificate must be signed")
     key = load_private_key(signing_key)
@@ -83,7 +82,7 @@ def erase(client_id: str, reason: str, as_operator: str, out: Path | None, signi
         click.echo(f"  {tables}", err=True)
         certificate = erasure.certificate
         if certificate is None:
-            seal_key = sealer_key or _dev_key("audit-demo.key")
+            seal_key = sealer_key or dev_key("audit-demo.key")
             seal_step = None
             if seal_key is not None:
                 seal_url = resolve_dsn(sealer_dsn, "tessera_sealer")
