@@ -281,6 +281,9 @@ def test_dev_up_dsn_down_end_to_end(dev_home: Path) -> None:
         # Demo data loaded once, not duplicated by the second `dev up`.
         assert conn.execute("SELECT count(*) FROM tessera.clients").fetchone() == (3,)
         assert conn.execute("SELECT count(*) FROM cron.job WHERE jobname LIKE 'tessera%'").fetchone() == (len(jobs.JOBS),)
+        # Not in public (Supabase's Security Advisor: extension_in_public); where Supabase puts it.
+        assert conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension"
+                            " WHERE extname = 'pg_cron'").fetchone() == ("pg_catalog",)
         assert migrations.current(dsn.stdout.strip()) == head_revision()
 
     app = run_cli("dev", "dsn", "--role", "authenticator", home=dev_home)

@@ -198,7 +198,9 @@ def test_demo_pricing_block_fills_every_table_once(db: Any) -> None:
             "       (SELECT count(*) FROM tessera.price_import_runs),"
             "       (SELECT count(DISTINCT source) FROM tessera.price_observations),"
             "       (SELECT count(*) FROM tessera.price_sources)").fetchone()
-        assert counts == (2, 5, 3, 3, 3)
+        # 5 versions of the pricing block, plus the two demo models the operations block
+        # (issue 15) publishes 60 days back so its past canary days have prices.
+        assert counts == (2, 7, 3, 3, 3)
         conf = c.execute(
             "SELECT observing_upstreams, agreeing_upstreams FROM tessera.price_confidence("
             " (SELECT pricing_snapshot_id FROM tessera.pricing_catalog WHERE model = 'gpt-4o'"

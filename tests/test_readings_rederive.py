@@ -158,23 +158,30 @@ MECHANICS_CASES = [  # request_id, tokens, requested, routed, mechanics, batch
 ]
 
 
+def _recorded_and_repriced(postgresql: Any) -> list[Any]:
+    """Every recorded row (one per MECHANICS_CASES entry), each checked: the Python
+    re-pricing from its buckets, snapshots, mechanics and unconsented mechanics gives
+    exactly the costs the database stored."""
+    prices = load_prices(postgresql)
+    rows = postgresql.execute(
+        "SELECT request_id, requested_snapshot_id::text, routed_snapshot_id::text, uncached_input_tokens,"
+        " cache_read_input_tokens, cache_write_5m_input_tokens, cache_write_1h_input_tokens, output_tokens,"
+        " reasoning_tokens, batch, mechanics, unconsented_mechanics, original_cost_usd, actual_cost_usd"
+        " FROM tessera.optimize_savings ORDER BY request_id").fetchall()
+    assert len(rows) == len(MECHANICS_CASES)
+    for rid, req, rte, unc, cr, c5, c1, out, rea, batch, mech, uncons, orig, act in rows:
+        assert row_costs(prices[req], prices[rte], unc, cr, c5, c1, out, rea, batch, mech, uncons) == (orig, act), rid
+    return list(rows)
+
+
 def test_python_row_costs_equal_what_the_database_recorded_for_every_mechanics_rule(priced: Any,
                                                                                     postgresql: Any) -> None:
     for rid, tokens, req, rte, mechanics, batch in MECHANICS_CASES:
         _rec(priced, rid, tokens=tokens, requested=("anthropic", req), routed=("anthropic", rte),
              mechanics=mechanics, batch=batch)
-    prices = load_prices(postgresql)
-    rows = postgresql.execute(
-        "SELECT request_id, requested_snapshot_id::text, routed_snapshot_id::text, uncached_input_tokens,"
-        " cache_read_input_tokens, cache_write_5m_input_tokens, cache_write_1h_input_tokens, output_tokens,"
-        " reasoning_tokens, batch, mechanics, original_cost_usd, actual_cost_usd FROM tessera.optimize_savings"
-        " ORDER BY request_id").fetchall()
-    assert len(rows) == len(MECHANICS_CASES)
-    for rid, req, rte, unc, cr, c5, c1, out, rea, batch, mech, orig, act in rows:
-        got = row_costs(prices[req], prices[rte], unc, cr, c5, c1, out, rea, batch, mech)
-        assert got == (orig, act), rid
+    rows = _recorded_and_repriced(postgresql)
     # The hand-worked expectations of tests/test_savings_record.py, once more.
-    by_id = {r[0]: (r[11], r[12]) for r in rows}
+    by_id = {r[0]: (r[12], r[13]) for r in rows}
     assert by_id["route"] == (D("0.006"), D("0.0016"))
     assert by_id["pch"][1] == D("0.0019575")
     assert by_id["exact-hit"] == (D("0.006"), 0)
@@ -192,16 +199,9 @@ def test_python_row_costs_credit_nothing_to_an_unconsented_mechanic(priced: Any,
     for rid, tokens, req, rte, mechanics, batch in MECHANICS_CASES:
         _rec(priced, f"u-{rid}", tokens=tokens, requested=("anthropic", req), routed=("anthropic", rte),
              mechanics=mechanics, batch=batch)
-    prices = load_prices(postgresql)
-    rows = postgresql.execute(
-        "SELECT request_id, requested_snapshot_id::text, routed_snapshot_id::text, uncached_input_tokens,"
-        " cache_read_input_tokens, cache_write_5m_input_tokens, cache_write_1h_input_tokens, output_tokens,"
-        " reasoning_tokens, batch, mechanics, unconsented_mechanics, original_cost_usd, actual_cost_usd"
-        " FROM tessera.optimize_savings ORDER BY request_id").fetchall()
-    assert len(rows) == len(MECHANICS_CASES)
+    rows = _recorded_and_repriced(postgresql)
     assert {r[0] for r in rows if r[11]} == {f"u-{c[0]}" for c in MECHANICS_CASES if c[4]}, "all flagged"
-    for rid, req, rte, unc, cr, c5, c1, out, rea, batch, mech, uncons, orig, act in rows:
-        assert row_costs(prices[req], prices[rte], unc, cr, c5, c1, out, rea, batch, mech, uncons) == (orig, act), rid
+    for rid, *_, uncons, orig, act in rows:
         if uncons:  # no saving credited: the original is what was actually paid
             assert orig == act, rid
 
