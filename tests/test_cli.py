@@ -299,3 +299,15 @@ def test_dev_up_dsn_down_end_to_end(dev_home: Path) -> None:
     assert not cluster.is_running()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(dsn.stdout.strip(), connect_timeout=2)
+
+
+@pytest.mark.parametrize("text", ["2034-01-01T02:00:00+02:00", "2034-01-01T00:00:00Z", "2034-01-01T00:00:00",
+                                  "2034-01-01 00:00:00", "2034-01-01"])
+def test_command_line_timestamps_take_an_offset_and_default_to_utc(text: str) -> None:
+    """--now / --from / --to / --observed-at share one parser: an offset is honoured
+    (never overwritten), a time without one is UTC."""
+    import datetime as dt
+
+    from tessera_db.commands._options import TIMESTAMP, as_utc
+
+    assert as_utc(TIMESTAMP.convert(text, None, None)) == dt.datetime(2034, 1, 1, tzinfo=dt.timezone.utc)

@@ -70,6 +70,22 @@ def resolve_dsn(dsn: str | None, user: str = SUPERUSER) -> str:
     raise TesseraError("no database given: pass --dsn (or set the variable --help names), or run `tessera-db dev up`")
 
 
+#: A point in time on the command line: a date, or a date and time, with or without an
+#: offset ("2026-12-05", "2026-12-05T09:00:00", "2026-12-05T09:00:00Z", "...+02:00").
+#: A time without an offset is UTC (see as_utc).
+TIMESTAMP = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z",
+                                    "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A TIMESTAMP option's value as an aware UTC datetime (a naive one is taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
 def parse_month(_ctx: Any, _param: Any, value: str) -> dt.date:
     """click callback: ``YYYY-MM`` -> the first day of that month."""
     match = _MONTH.match(value.strip())

@@ -18,6 +18,8 @@ import click
 
 from tessera_db import sla
 from tessera_db.commands._options import (
+    TIMESTAMP,
+    as_utc,
     client_option,
     dsn_option,
     friendly_errors,
@@ -27,12 +29,6 @@ from tessera_db.commands._options import (
 )
 from tessera_db.db import Database
 
-_WHEN = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return value.replace(tzinfo=dt.timezone.utc) if value is not None else None
-
 
 @click.group("sla")
 def sla_group() -> None:
@@ -40,13 +36,13 @@ def sla_group() -> None:
 
 
 @sla_group.command("run")
-@click.option("--now", "now", type=_WHEN,
+@click.option("--now", "now", type=TIMESTAMP,
               help="The clock, UTC (default: the database's): the job judges the complete UTC days before it.")
 @dsn_option
 @friendly_errors
 def sla_run(now: dt.datetime | None, dsn: str | None) -> None:
     """Disable every stack that breached the quality SLA, credit the client, once."""
-    clock = _utc(now)
+    clock = as_utc(now)
     with Database(resolve_app_dsn(dsn), max_size=1) as db, db.as_service("sla-run") as conn:
         breaches = sla.run(conn, clock)
     new = [b for b in breaches if b.status == "disabled"]
@@ -65,8 +61,8 @@ def killswitch_group() -> None:
 
 @killswitch_group.command("report")
 @client_option
-@click.option("--from", "start", type=_WHEN, help="Engagements from this time, UTC (inclusive).")
-@click.option("--to", "end", type=_WHEN, help="Engagements before this time, UTC (exclusive).")
+@click.option("--from", "start", type=TIMESTAMP, help="Engagements from this time, UTC (inclusive).")
+@click.option("--to", "end", type=TIMESTAMP, help="Engagements before this time, UTC (exclusive).")
 @identity_options
 @dsn_option
 @friendly_errors
@@ -75,7 +71,7 @@ def killswitch_report(client_id: str, start: dt.datetime | None, end: dt.datetim
     """Each engagement, the last mechanic that fired after it, and whether 60 s held."""
     with Database(resolve_app_dsn(dsn), max_size=1) as db, \
             session(db, as_sponsor, as_operator, "killswitch-report") as conn:
-        rows = sla.kill_switch_report(conn, client_id, _utc(start), _utc(end))
+        rows = sla.kill_switch_report(conn, client_id, as_utc(start), as_utc(end))
     click.echo(f"kill switch of client {client_id}: {len(rows)} engagement(s)")
     for r in rows:
         released = r["released_at"].isoformat() if r["released_at"] else "still engaged"

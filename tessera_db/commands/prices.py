@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from tessera_db.commands._options import dsn_option, friendly_errors, resolve_app_dsn
+from tessera_db.commands._options import TIMESTAMP, dsn_option, friendly_errors, resolve_app_dsn
 from tessera_db.pricing.sources import SOURCES
 
 
@@ -29,7 +29,7 @@ def prices() -> None:
 @click.option("--source", required=True, type=click.Choice(SOURCES), help="Format and origin of FILE.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
 @dsn_option
-@click.option("--observed-at", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+@click.option("--observed-at", type=TIMESTAMP,
               default=None, help="When the file's prices were true (default: now).")
 def import_prices(source: str, file: str, dsn: str | None, observed_at: datetime | None) -> None:
     """Import FILE: store every observation, publish changed prices, print a summary."""

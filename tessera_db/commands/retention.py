@@ -15,7 +15,7 @@ import datetime as dt
 
 import click
 
-from tessera_db.commands._options import dsn_option, friendly_errors, resolve_app_dsn
+from tessera_db.commands._options import TIMESTAMP, as_utc, dsn_option, friendly_errors, resolve_app_dsn
 from tessera_db.db import Database
 
 
@@ -26,13 +26,13 @@ def retention() -> None:
 
 @retention.command("run")
 @click.option("--dry-run", "dry_run", is_flag=True, help="Count what would go; remove nothing.")
-@click.option("--now", "now", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+@click.option("--now", "now", type=TIMESTAMP,
               help="The clock, UTC (default: the database's). A real run may not be later than the database clock.")
 @dsn_option
 @friendly_errors
 def run(dry_run: bool, now: dt.datetime | None, dsn: str | None) -> None:
     """Remove (or, with --dry-run, list) what is past its retention window."""
-    clock = now.replace(tzinfo=dt.timezone.utc) if now is not None else None
+    clock = as_utc(now)
     with Database(resolve_app_dsn(dsn), max_size=1) as db, db.as_service("retention") as conn:
         rows = conn.execute(
             "SELECT table_name, partitions_dropped, rows_removed, cutoff, detail"
