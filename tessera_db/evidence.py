@@ -57,6 +57,7 @@ from tessera_db.audit.proof import (
 )
 from tessera_db.errors import NotFound, TesseraError
 from tessera_db.pricing import rederive
+from tessera_db.pricing.rederive import month_bounds  # verify_pack's `rederive` parameter shadows the module
 
 PACK_FORMAT = "tessera.evidence_pack.v1"
 MANIFEST = "manifest.json"
@@ -111,11 +112,6 @@ def _lines(texts: Iterable[str]) -> bytes:
     return "".join(f"{t}\n" for t in texts).encode()
 
 
-def _month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
-    start = month.replace(day=1)
-    return start, (start + dt.timedelta(days=32)).replace(day=1)
-
-
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -132,7 +128,8 @@ def build_pack(conn: psycopg.Connection[Any], verifier: psycopg.Connection[Any],
     reads the whole log as the audit verifier does (service_role), only to compute the
     inclusion proofs. ``policy_matrix`` and ``rederivation`` produce those two
     documents; ``key`` signs the manifest."""
-    start, end = _month_bounds(month)
+    start = month.replace(day=1)
+    lo, hi = month_bounds(start)  # the UTC month, as verify_pack and rederive read it
     readings = conn.execute(
         "SELECT to_jsonb(r)::text FROM tessera.monthly_readings r"
         " WHERE client_id = %s AND month = %s ORDER BY version", (client_id, start)).fetchall()
@@ -142,7 +139,7 @@ def build_pack(conn: psycopg.Connection[Any], verifier: psycopg.Connection[Any],
     savings = [row[0] for row in conn.execute(
         "SELECT to_jsonb(s)::text FROM tessera.optimize_savings s"
         " WHERE client_id = %s AND occurred_at >= %s AND occurred_at < %s"
-        " ORDER BY occurred_at, request_id", (client_id, start, end))]
+        " ORDER BY occurred_at, request_id", (client_id, lo, hi))]
     prices = [row[0] for row in conn.execute(
         "SELECT to_jsonb(p)::text FROM tessera.pricing_catalog p"
         " WHERE p.pricing_snapshot_id IN ("
@@ -150,11 +147,11 @@ def build_pack(conn: psycopg.Connection[Any], verifier: psycopg.Connection[Any],
         "    WHERE client_id = %(c)s AND occurred_at >= %(s)s AND occurred_at < %(e)s"
         "   UNION SELECT routed_snapshot_id FROM tessera.optimize_savings"
         "    WHERE client_id = %(c)s AND occurred_at >= %(s)s AND occurred_at < %(e)s)"
-        " ORDER BY p.pricing_snapshot_id", {"c": client_id, "s": start, "e": end})]
+        " ORDER BY p.pricing_snapshot_id", {"c": client_id, "s": lo, "e": hi})]
     events = conn.execute(
         f"SELECT {encoding.SELECT_COLUMNS} FROM tessera.audit_events"
         " WHERE client_id = %s AND occurred_at >= %s AND occurred_at < %s ORDER BY event_id",
-        (client_id, start, end)).fetchall()
+        (client_id, lo, hi)).fetchall()
     event_ids = [int(e[0]) for e in events]
     proofs, unsealed, latest = build_proofs(verifier, event_ids)
     files: dict[str, bytes] = {
@@ -266,12 +263,10 @@ def verify_pack(files: Mapping[str, bytes], public_key: Ed25519PublicKey,
     readings = _jsonl(files[READINGS], READINGS)
     if len(savings) != manifest.get("savings_rows"):
         raise EvidenceError(f"{SAVINGS} holds {len(savings)} rows, the manifest says {manifest.get('savings_rows')}")
-    start, end = _month_bounds(dt.date.fromisoformat(f"{manifest['month']}-01"))
+    start, end = month_bounds(dt.date.fromisoformat(f"{manifest['month']}-01"))
     for row in savings:
         occurred = dt.datetime.fromisoformat(str(row.get("occurred_at")))
-        if row.get("client_id") != manifest["client_id"] or not (
-                dt.datetime.combine(start, dt.time(), dt.timezone.utc) <= occurred
-                < dt.datetime.combine(end, dt.time(), dt.timezone.utc)):
+        if row.get("client_id") != manifest["client_id"] or not start <= occurred < end:
             raise EvidenceError(f"{SAVINGS}: request {row.get('request_id')} is not the client's or not in "
                                 f"{manifest['month']}")
     if not readings or readings[-1].get("version") != manifest.get("reading_version"):
@@ -422,16 +417,6 @@ def _figures(rows: Iterable[tuple[Mapping[str, Any], Decimal, Decimal]]) -> dict
             "by_feature_tag": {k: metrics(v) for k, v in tags.items()}}
 
 
-def _issued(reading: Mapping[str, Any]) -> dict[str, Any]:
-    doc: dict[str, Any] = {m: reading[m] for m in rederive.METRICS}
-    doc["snapshot_ids"] = sorted(str(s) for s in reading["snapshot_ids"])
-    doc["by_mechanics"] = {tuple(e["mechanics"]): {k: v for k, v in e.items() if k != "mechanics"}
-                           for e in reading["by_mechanics"]}
-    doc["by_feature_tag"] = {e["feature_tag"]: {k: v for k, v in e.items() if k != "feature_tag"}
-                             for e in reading["by_feature_tag"]}
-    return doc
-
-
 def rederive_offline(savings: list[dict[str, Any]], prices: list[dict[str, Any]],
                      readings: list[dict[str, Any]]) -> list[str]:
     """Re-derive the latest reading from the pack's own rows and prices, independently of
@@ -468,7 +453,7 @@ def rederive_offline(savings: list[dict[str, Any]], prices: list[dict[str, Any]]
                 covered.append((row, original, actual))
             else:
                 late += 1
-        differences = rederive.figures_diff(_issued(latest), _figures(covered))
+        differences = rederive.figures_diff(rederive.issued_document(latest), _figures(covered))
     if differences:
         first = differences[0]
         raise EvidenceError(f"reading version {latest['version']}: {first.figure} is {first.left} as issued but "

@@ -52,7 +52,9 @@ __all__ = [
     "RowDiff",
     "exact",
     "figures_diff",
+    "issued_document",
     "load_prices",
+    "month_bounds",
     "rederive_reading",
     "request_cost",
     "row_costs",
@@ -442,13 +444,19 @@ def figures_diff(left: Mapping[str, Any], right: Mapping[str, Any]) -> list[Figu
     return sorted(out, key=lambda d: d.figure)
 
 
-def _issued_document(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The issued reading in the shape of _Figures.document() (JSON numbers as Decimal)."""
+def issued_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The issued reading in the shape of _Figures.document() (JSON numbers as Decimal).
+    Its breakdowns come as jsonb text (read here) or already parsed (an evidence pack)."""
     doc: dict[str, Any] = {m: row[m] for m in METRICS}
     doc["snapshot_ids"] = sorted(str(s) for s in row["snapshot_ids"])
-    parse = dict(parse_float=Decimal, parse_int=int)
-    doc["by_mechanics"] = {tuple(e.pop("mechanics")): e for e in json.loads(row["by_mechanics"], **parse)}
-    doc["by_feature_tag"] = {e.pop("feature_tag"): e for e in json.loads(row["by_feature_tag"], **parse)}
+
+    def elements(value: Any) -> list[dict[str, Any]]:
+        if isinstance(value, str):
+            return list(json.loads(value, parse_float=Decimal, parse_int=int))
+        return [dict(e) for e in value]
+
+    doc["by_mechanics"] = {tuple(e.pop("mechanics")): e for e in elements(row["by_mechanics"])}
+    doc["by_feature_tag"] = {e.pop("feature_tag"): e for e in elements(row["by_feature_tag"])}
     return doc
 
 
@@ -511,7 +519,7 @@ SELECT s.request_id, s.occurred_at::text, s.recorded_at::text
 """
 
 
-def _month_bounds(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
+def month_bounds(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime(month.year, month.month, 1, tzinfo=dt.timezone.utc)
     end = dt.datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=dt.timezone.utc)
     return start, end
@@ -544,7 +552,7 @@ def rederive_reading(conn: psycopg.Connection[Any], client_id: Any, month: dt.da
     differing: list[tuple[bytes, bytes, bytes, Decimal | None, Decimal | None, str | None]] = []
     late_kept: list[tuple[bytes, int, Decimal, Decimal]] = []
     pending: list[bytes] = []  # rows whose snapshot was published after the prices were read
-    start, end = _month_bounds(month)
+    start, end = month_bounds(month)
     statement = sql.SQL(ROWS).format(client=sql.Literal(str(client_id)), start=sql.Literal(start),
                                      end=sql.Literal(end))
     rows = differing_rows = late_rows = 0
@@ -630,7 +638,7 @@ def rederive_reading(conn: psycopg.Connection[Any], client_id: Any, month: dt.da
         occurred, recorded = times.get(rid, ("?", "?"))
         result.first_late.append(LateRow(rid, occurred, recorded, seq, original, actual))
 
-    issued = _issued_document(reading)
+    issued = issued_document(reading)
     rederived = covered.document()
     result.figure_diffs = figures_diff(issued, rederived)
     everything = covered.merged(late).document() if late.groups else rederived
